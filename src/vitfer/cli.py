@@ -1,0 +1,167 @@
+"""The `vitfer` command: thin verbs over the Python API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="vitfer: facial expression recognition with Vision Transformers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Inspect, merge and cache data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def fail(message: str) -> None:
+    """Print a one-line error and exit 2 (no traceback)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def user_errors():
+    """The exception types that mean bad input rather than a bug."""
+    from vitfer.config import ConfigError
+    from vitfer.data.readers import DataError
+    from vitfer.labels import UnknownLabelError
+    from vitfer.models.checkpoint import CheckpointError
+    from vitfer.models.factory import ModelError
+    from vitfer.models.tflite_import import WeightImportError
+
+    extra = []
+    try:
+        from vitfer.faces.detectors import DetectorError
+        from vitfer.inference.sources import SourceError
+
+        extra = [DetectorError, SourceError]
+    except ImportError:
+        pass
+    return (ConfigError, DataError, UnknownLabelError, CheckpointError, ModelError, WeightImportError,
+            FileNotFoundError, *extra)
+
+
+def run_guarded(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except user_errors() as err:
+        fail(str(err))
+
+
+@data_app.command("stats")
+def data_stats(
+    path: Annotated[Path, typer.Argument(help="FER2013 folder or CSV, or any class-folder data set")],
+    kind: Annotated[str, typer.Option(help="auto | fer2013-csv | fer2013-folder | folders")] = "auto",
+    plot: Annotated[Optional[Path], typer.Option(help="write a class-distribution PNG here")] = None,
+    duplicates: Annotated[bool, typer.Option(help="decode all images and count pixel-identical twins across splits")] = True,
+    on_error: Annotated[str, typer.Option(help="raise | skip (skips are counted and listed)")] = "raise",
+) -> None:
+    """Class counts per split, image sizes and duplicates across splits."""
+    from vitfer.data.cache import build_cache
+    from vitfer.data.readers import read_dataset
+    from vitfer.data.stats import class_counts, cross_split_duplicates, image_sizes, plot_class_distribution
+
+    manifest = run_guarded(read_dataset, path, kind=kind, on_error=on_error)
+    typer.echo(class_counts(manifest).to_string())
+    sizes = image_sizes(manifest)
+    typer.echo("image sizes (first 2000): " + ", ".join(f"{w}x{h}: {n}" for (w, h), n in sizes.most_common(5)))
+    if duplicates:
+        num_classes = 8 if "contempt" in set(manifest["label"]) else 7
+        cache = run_guarded(build_cache, manifest, num_classes=num_classes, on_error=on_error)
+        typer.echo("pixel-identical duplicates: " + json.dumps(cross_split_duplicates(cache)))
+        manifest.attrs["skipped"] = cache.skipped
+    skipped = manifest.attrs.get("skipped", [])
+    if skipped:
+        typer.echo(f"skipped {len(skipped)} input(s):")
+        for line in skipped[:20]:
+            typer.echo(f"  {line}")
+    if plot:
+        typer.echo(f"wrote {plot_class_distribution(manifest, plot)}")
+
+
+@data_app.command("merge")
+def data_merge(
+    paths: Annotated[list[Path], typer.Argument(help="data sets to merge (FER2013, CK+48, AffectNet folders, ...)")],
+    out: Annotated[Path, typer.Option(help="merged manifest CSV (item, label, source, split)")],
+    num_classes: Annotated[int, typer.Option(help="7 or 8 (8 keeps contempt)")] = 7,
+    seed: Annotated[int, typer.Option(help="seed of the split for sets without split folders")] = 0,
+    on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
+) -> None:
+    """Merge several data sets into one manifest over the 7- or 8-class label set."""
+    from vitfer.data.readers import merge_manifests, read_dataset
+
+    manifests = [run_guarded(read_dataset, p, on_error=on_error, seed=seed) for p in paths]
+    merged = run_guarded(merge_manifests, manifests, num_classes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    merged.drop(columns=[c for c in ("pixels",) if c in merged.columns]).to_csv(out, index=False)
+    typer.echo(merged.groupby(["source", "split"]).size().to_string())
+    typer.echo(f"wrote {len(merged)} rows to {out}; skipped {len(merged.attrs.get('skipped', []))}")
+
+
+@data_app.command("cache")
+def data_cache(
+    path: Annotated[Path, typer.Argument(help="data set to decode")],
+    out: Annotated[Path, typer.Option(help="cache file to write (.pt)")],
+    size: Annotated[int, typer.Option(help="side of the cached faces in pixels")] = 48,
+    channels: Annotated[int, typer.Option(help="1 = grayscale, 3 = colour")] = 1,
+    num_classes: Annotated[int, typer.Option(help="7 or 8")] = 7,
+    on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
+) -> None:
+    """Decode every face once into a uint8 tensor file that later runs load in seconds."""
+    import time
+
+    from vitfer.data.cache import build_cache
+    from vitfer.data.readers import read_dataset
+
+    start = time.perf_counter()
+    manifest = run_guarded(read_dataset, path, on_error=on_error)
+    cache = run_guarded(build_cache, manifest, size, channels, num_classes, on_error)
+    cache.save(out)
+    typer.echo(f"cached {len(cache)} faces {tuple(cache.images.shape[1:])} in {time.perf_counter() - start:.1f}s "
+               f"-> {out} (skipped {len(cache.skipped)})")
+
+
+@app.command("models")
+def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard filter, e.g. 'deit*'")] = None) -> None:
+    """List model names: vitfer's own, then timm ViT/DeiT names (any timm name works)."""
+    from vitfer.models.factory import VITFER_MODELS, available_models
+
+    for name in available_models(pattern):
+        typer.echo(f"{name:40s} {VITFER_MODELS.get(name, '')}".rstrip())
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Optional[Path], typer.Option(help="YAML recipe (see configs/)")] = None,
+    data: Annotated[Optional[str], typer.Option(help="data path (overrides data.path)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="model name (overrides model.name)")] = None,
+    pretrained: Annotated[Optional[str], typer.Option(help="local weights file, or 'hub' to download by name")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="overrides train.epochs")] = None,
+    name: Annotated[Optional[str], typer.Option(help="run name: results go to runs/<name>/")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Lightning checkpoint to resume from (e.g. runs/x/checkpoints/last.ckpt)")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="any override, e.g. --set train.lr=3e-4")] = None,
+) -> None:
+    """Train a model; writes runs/<name>/ (config, metrics.csv, curves.png, checkpoints, model.pt)."""
+    from vitfer.config import load_config
+    from vitfer.training.run import train
+
+    overrides = list(set_ or [])
+    for key, value in (("data.path", data), ("model.name", model), ("train.epochs", epochs), ("name", name)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if pretrained is not None:
+        overrides.append("model.pretrained=true" if pretrained == "hub" else f"model.pretrained={pretrained}")
+    cfg = run_guarded(load_config, config, overrides)
+    try:
+        run_dir = train(cfg, resume=resume)
+    except user_errors() + (ValueError,) as err:
+        fail(str(err))
+    typer.echo(f"run folder: {run_dir}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Experiment configuration: nested dataclasses loaded from YAML, with unknown keys rejected by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vitfer.data.transforms import AugmentConfig
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that vitfer does not know."""
+
+
+@dataclass
+class DataConfig:
+    path: str = ""
+    kind: str = "auto"  # auto | fer2013-csv | fer2013-folder | folders
+    extra_paths: list[str] = field(default_factory=list)  # merged with path (e.g. CK+48, AffectNet)
+    num_classes: int = 7
+    size: int = 48  # cache resolution
+    channels: int = 1  # 1 = grayscale cache, 3 = colour
+    cache_dir: str | None = "~/.cache/vitfer"
+    on_error: str = "raise"  # raise | skip
+    balance: str = "none"  # none | weights | oversample | undersample | sampler
+    oversample_factor: float = 2.0
+    undersample_limit: int = 5000
+    expand_per_class: int = 0  # offline augmentation of the train split to N per class
+
+
+@dataclass
+class ModelSection:
+    name: str = "hybrid_vit_tiny"
+    img_size: int | None = None
+    head: str = "linear"
+    head_dropout: float = 0.3
+    drop_path_rate: float = 0.1
+    pretrained: str | bool | None = None
+    freeze: str = "none"  # none | head | blocks:N | full
+    gradual_unfreeze_every: int = 0  # >0: head only first, then one more block every N epochs
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainSection:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    optimizer: str = "adamw"  # adamw | sgd
+    momentum: float = 0.9
+    sam: bool = False
+    sam_rho: float = 0.05
+    layer_decay: float | None = None  # e.g. 0.75: lower lr for earlier ViT blocks
+    loss: str = "ce"  # ce | focal
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+    scheduler: str = "cosine"  # cosine | step | plateau | none
+    warmup_epochs: float = 0.0
+    step_size: int = 10
+    step_gamma: float = 0.1
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-6
+    early_stop_patience: int = 0  # 0 = off
+    monitor: str = "val_acc"  # val_acc | val_f1 | val_loss
+    ema_decay: float = 0.0  # 0 = off, e.g. 0.999
+    precision: str = "32-true"
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    strategy: str = "auto"
+    threads: int | None = None
+    limit_train_batches: int | float | None = None  # for smoke tests
+    limit_val_batches: int | float | None = None
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    seed: int = 0
+    runs_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelSection = field(default_factory=ModelSection)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _fill(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"unknown config key {where}{key!r}{hint}")
+        default = known[key].default_factory() if known[key].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _fill(type(default), value or {}, f"{where}{key}.")
+        elif isinstance(value, list) and key in ("scale",):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Build a Config, rejecting keys that do not exist (with a close-match hint)."""
+    return _fill(Config, values or {}, "")
+
+
+def set_dotted(values: dict[str, Any], dotted: str) -> None:
+    """Apply one ``section.key=value`` override (value parsed as YAML) to a raw config dict."""
+    if "=" not in dotted:
+        raise ConfigError(f"override {dotted!r} must look like section.key=value")
+    key, raw = dotted.split("=", 1)
+    node = values
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML recipe (or the defaults) and apply ``key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+    for override in overrides or []:
+        set_dotted(values, override)
+    return config_from_dict(values)

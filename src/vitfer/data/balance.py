@@ -1,0 +1,58 @@
+"""Class balancing on the training split only: class weights, over-/under-sampling, a weighted sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+from torch.utils.data import WeightedRandomSampler
+
+
+def class_weights(labels: np.ndarray | torch.Tensor, num_classes: int) -> torch.Tensor:
+    """'balanced' weights as scikit-learn computes them: n / (k * count); 0 for absent classes."""
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    weights = np.zeros(num_classes, dtype=np.float64)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def oversample_minority(indices: np.ndarray, labels: np.ndarray, factor: float, seed: int = 0) -> np.ndarray:
+    """Repeat the items of every class smaller than the largest by ``factor`` (capped at the largest count)."""
+    if factor < 1:
+        raise ValueError(f"oversampling factor must be >= 1, got {factor}")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels[indices], return_counts=True)
+    largest = counts.max()
+    out = [indices]
+    for cls, count in zip(classes, counts):
+        if count == largest:
+            continue
+        target = min(int(round(count * factor)), largest)
+        members = indices[labels[indices] == cls]
+        extra = target - count
+        if extra > 0:
+            out.append(rng.choice(members, size=extra, replace=extra > len(members)))
+    return np.sort(np.concatenate(out))
+
+
+def undersample_majority(indices: np.ndarray, labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """Keep at most ``limit`` randomly chosen items of every class."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    kept = []
+    for cls in np.unique(labels[indices]):
+        members = indices[labels[indices] == cls]
+        kept.append(rng.choice(members, size=limit, replace=False) if len(members) > limit else members)
+    return np.sort(np.concatenate(kept))
+
+
+def weighted_sampler(labels: np.ndarray | torch.Tensor, num_samples: int | None = None,
+                     seed: int = 0) -> WeightedRandomSampler:
+    """A sampler that draws every class equally often in expectation."""
+    labels = torch.as_tensor(np.asarray(labels))
+    counts = torch.bincount(labels).float()
+    weights = (1.0 / counts.clamp(min=1))[labels]
+    generator = torch.Generator().manual_seed(seed)
+    return WeightedRandomSampler(weights.double(), num_samples or len(labels), replacement=True, generator=generator)

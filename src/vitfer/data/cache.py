@@ -1,0 +1,159 @@
+"""Decode every face once into one uint8 tensor (N x C x H x W) and keep it in memory or on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+
+from vitfer.data.readers import DataError, OnError
+from vitfer.labels import label_set
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class FaceCache:
+    """All faces of a manifest, decoded: ``images`` is uint8 N x C x H x W, ``labels`` int64 canonical ids."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    split: np.ndarray
+    source: np.ndarray
+    items: np.ndarray
+    class_names: tuple[str, ...]
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Row indices of one split."""
+        return np.flatnonzero(self.split == split)
+
+    def subset(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels of one split."""
+        rows = torch.from_numpy(self.indices(split))
+        return self.images[rows], self.labels[rows]
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"images": self.images, "labels": self.labels, "split": self.split.tolist(),
+                    "source": self.source.tolist(), "items": self.items.tolist(),
+                    "class_names": list(self.class_names), "skipped": self.skipped}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FaceCache:
+        try:
+            data = torch.load(path, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
+            raise DataError(f"cannot read face cache {path}: {err}") from None
+        return cls(data["images"], data["labels"], np.array(data["split"], dtype=object),
+                   np.array(data["source"], dtype=object), np.array(data["items"], dtype=object),
+                   tuple(data["class_names"]), list(data["skipped"]))
+
+
+def decode_image(path: str, size: int, channels: int) -> np.ndarray:
+    """Read one image file as uint8 H x W x C at ``size`` x ``size``; raise DataError naming the file."""
+    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    image = cv2.imread(path, flag)
+    if image is None:
+        raise DataError(f"cannot decode image (corrupt or not an image): {path}")
+    if image.shape[0] != size or image.shape[1] != size:
+        shrink = image.shape[0] > size
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if channels == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image.reshape(size, size, channels)
+
+
+def _decode_pixels(pixels: str, size: int, channels: int) -> np.ndarray:
+    image = np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)
+    if size != 48:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_LINEAR)
+    image = image[:, :, None]
+    return np.repeat(image, channels, axis=2) if channels == 3 else image
+
+
+def manifest_fingerprint(manifest: pd.DataFrame, size: int, channels: int) -> str:
+    """A short hash of the manifest and decode settings, used to name cache files."""
+    digest = hashlib.sha1(f"{size}|{channels}".encode())
+    for column in ("item", "label", "split"):
+        digest.update("\n".join(map(str, manifest[column])).encode())
+    return digest.hexdigest()[:16]
+
+
+def build_cache(
+    manifest: pd.DataFrame,
+    size: int = 48,
+    channels: int = 1,
+    num_classes: int = 7,
+    on_error: OnError = "raise",
+    threads: int | None = None,
+) -> FaceCache:
+    """Decode all faces of a manifest with a thread pool (OpenCV releases the GIL)."""
+    if manifest.empty:
+        raise DataError("the manifest is empty: no faces to decode")
+    names = label_set(num_classes)
+    unknown = sorted(set(manifest["label"]) - set(names))
+    if unknown:
+        raise DataError(f"labels {unknown} are not in the {num_classes}-class set; merge with num_classes=8 or drop them")
+    has_pixels = "pixels" in manifest.columns
+
+    def decode(row: int) -> np.ndarray | str:
+        try:
+            if has_pixels and isinstance(manifest["pixels"].iat[row], str):
+                return _decode_pixels(manifest["pixels"].iat[row], size, channels)
+            return decode_image(manifest["item"].iat[row], size, channels)
+        except DataError as err:
+            return str(err)
+
+    with ThreadPoolExecutor(threads or os.cpu_count() or 2) as pool:
+        decoded = list(pool.map(decode, range(len(manifest)), chunksize=256))
+    errors = [d for d in decoded if isinstance(d, str)]
+    if errors and on_error == "raise":
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise DataError(errors[0] + more)
+    keep = np.array([not isinstance(d, str) for d in decoded])
+    images = np.stack([d for d in decoded if not isinstance(d, str)]) if keep.any() else None
+    if images is None:
+        raise DataError("no image in the manifest could be decoded")
+    kept = manifest[keep]
+    labels = torch.tensor([names.index(lab) for lab in kept["label"]], dtype=torch.int64)
+    return FaceCache(
+        images=torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        labels=labels,
+        split=kept["split"].to_numpy(dtype=object),
+        source=kept["source"].to_numpy(dtype=object),
+        items=kept["item"].to_numpy(dtype=object),
+        class_names=names,
+        skipped=list(manifest.attrs.get("skipped", [])) + errors,
+    )
+
+
+def cached(manifest: pd.DataFrame, cache_dir: str | Path | None, size: int = 48, channels: int = 1,
+           num_classes: int = 7, on_error: OnError = "raise") -> FaceCache:
+    """Load the cache for this manifest from ``cache_dir`` if present, else build and save it."""
+    if cache_dir is None:
+        return build_cache(manifest, size, channels, num_classes, on_error)
+    path = Path(cache_dir) / f"faces-{manifest_fingerprint(manifest, size, channels)}-{num_classes}.pt"
+    if path.exists():
+        return FaceCache.load(path)
+    cache = build_cache(manifest, size, channels, num_classes, on_error)
+    cache.save(path)
+    return cache
+
+
+def pixel_hashes(images: torch.Tensor) -> list[str]:
+    """A hash per image of its pixels, to find exact duplicates across splits."""
+    array = images.numpy()
+    return [hashlib.blake2b(array[i].tobytes(), digest_size=12).hexdigest() for i in range(len(array))]

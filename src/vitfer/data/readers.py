@@ -1,0 +1,238 @@
+"""Readers that turn a data set on disk into a manifest table (item, label, source, split)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from vitfer.labels import FER2013_IDS, UnknownLabelError, canonical_name
+
+OnError = Literal["raise", "skip"]
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"})
+MANIFEST_COLUMNS = ["item", "label", "source", "split"]
+FER2013_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+SPLIT_DIR_NAMES = {
+    "train": "train", "training": "train",
+    "val": "val", "valid": "val", "validation": "val",
+    "test": "test", "testing": "test",
+}
+
+
+class DataError(ValueError):
+    """A data set on disk that cannot be read as asked; the message names the input."""
+
+
+def new_manifest(rows: list[dict] | pd.DataFrame, skipped: list[str] | None = None) -> pd.DataFrame:
+    """A manifest table with the standard columns and a list of skipped inputs in ``attrs``."""
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=MANIFEST_COLUMNS)
+    frame.attrs["skipped"] = list(skipped or [])
+    return frame.reset_index(drop=True)
+
+
+def _check_dir(root: Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data path does not exist: {root}")
+    if not root.is_dir():
+        raise DataError(f"expected a folder of class sub-folders, got a file: {root}")
+    return root
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _class_name(folder: Path, on_error: OnError, skipped: list[str]) -> str | None:
+    try:
+        return canonical_name(folder.name)
+    except UnknownLabelError as err:
+        if on_error == "raise":
+            raise UnknownLabelError(f"class folder {folder}: {err}") from None
+        skipped.append(f"{folder}: unknown class folder")
+        return None
+
+
+def read_fer2013_csv(path: str | Path, on_error: OnError = "raise") -> pd.DataFrame:
+    """Read the Kaggle FER2013 CSV (``emotion,pixels,Usage``); pixels stay in a ``pixels`` column."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"FER2013 CSV not found: {path}")
+    table = pd.read_csv(path, dtype={"pixels": str})
+    missing = {"emotion", "pixels"} - set(table.columns)
+    if missing:
+        raise DataError(f"{path} lacks column(s) {sorted(missing)}; expected emotion,pixels,Usage")
+    rows, skipped = [], []
+    for row_number, row in enumerate(table.itertuples(index=False)):
+        where = f"{path} row {row_number + 2}"
+        problem = None
+        if row.emotion not in FER2013_IDS:
+            problem = f"unknown emotion id {row.emotion!r}"
+        elif not isinstance(row.pixels, str) or len(row.pixels.split()) != 48 * 48:
+            problem = "pixels is not 2304 space-separated values"
+        usage = getattr(row, "Usage", "Training")
+        if problem is None and usage not in FER2013_USAGE:
+            problem = f"unknown Usage {usage!r}"
+        if problem:
+            if on_error == "raise":
+                raise DataError(f"{where}: {problem}")
+            skipped.append(f"{where}: {problem}")
+            continue
+        rows.append({"item": f"{path}#{row_number}", "label": FER2013_IDS[int(row.emotion)],
+                     "source": "fer2013", "split": FER2013_USAGE[usage], "pixels": row.pixels})
+    return new_manifest(rows, skipped)
+
+
+_FER_PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_")
+
+
+def read_fer2013_folder(root: str | Path, on_error: OnError = "raise") -> pd.DataFrame:
+    """Read FER2013's image-folder layout; the file-name prefix (Training/PublicTest/PrivateTest) sets the split."""
+    root = _check_dir(root)
+    rows, skipped = [], []
+    for top in ("train", "test"):
+        if not (root / top).is_dir():
+            raise DataError(f"{root} is not the FER2013 folder layout: no {top}/ sub-folder")
+        for class_dir in sorted(p for p in (root / top).iterdir() if p.is_dir()):
+            label = _class_name(class_dir, on_error, skipped)
+            if label is None:
+                continue
+            for image in _images_in(class_dir):
+                match = _FER_PREFIX.match(image.name)
+                if match is None:
+                    message = f"{image}: file name lacks a Training_/PublicTest_/PrivateTest_ prefix"
+                    if on_error == "raise":
+                        raise DataError(message)
+                    skipped.append(message)
+                    continue
+                rows.append({"item": str(image), "label": label, "source": "fer2013",
+                             "split": FER2013_USAGE[match.group(1)]})
+    if not rows:
+        raise DataError(f"no images found under {root}")
+    return new_manifest(rows, skipped)
+
+
+def read_class_folders(
+    root: str | Path,
+    source: str | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    on_error: OnError = "raise",
+) -> pd.DataFrame:
+    """Read any ``root/<class>/*`` set (CK+48, AffectNet folders, ...).
+
+    Split sub-folders (``train/``, ``val/``, ``test/``) are used where present; otherwise a
+    seeded stratified split is made, so the same seed always gives the same split.
+    """
+    root = _check_dir(root)
+    source = source or root.name.lower()
+    children = [p for p in sorted(root.iterdir()) if p.is_dir()]
+    if not children:
+        raise DataError(f"no class sub-folders in {root}")
+    split_dirs = {SPLIT_DIR_NAMES[p.name.lower()]: p for p in children if p.name.lower() in SPLIT_DIR_NAMES}
+    rows, skipped = [], []
+    groups = split_dirs.items() if split_dirs else [("unsplit", root)]
+    for split, folder in groups:
+        class_dirs = [p for p in sorted(folder.iterdir()) if p.is_dir()]
+        for class_dir in class_dirs:
+            label = _class_name(class_dir, on_error, skipped)
+            if label is None:
+                continue
+            images = _images_in(class_dir)
+            if not images:
+                message = f"empty class folder: {class_dir}"
+                if on_error == "raise":
+                    raise DataError(message)
+                skipped.append(message)
+            rows += [{"item": str(p), "label": label, "source": source, "split": split} for p in images]
+    if not rows:
+        raise DataError(f"no images found under {root}")
+    manifest = new_manifest(rows, skipped)
+    if not split_dirs:
+        manifest["split"] = stratified_split(manifest["label"].to_numpy(), val_fraction, test_fraction, seed)
+    return manifest
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Seeded stratified train/val/test assignment for an array of labels."""
+    if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(f"bad split fractions val={val_fraction} test={test_fraction}")
+    index = np.arange(len(labels))
+    split = np.full(len(labels), "train", dtype=object)
+    counts = pd.Series(labels).value_counts()
+    stratify = labels if counts.min() >= 3 else None
+    held = val_fraction + test_fraction
+    if held == 0:
+        return split
+    _, rest = train_test_split(index, test_size=held, random_state=seed, stratify=stratify)
+    if test_fraction == 0:
+        split[rest] = "val"
+        return split
+    if val_fraction == 0:
+        split[rest] = "test"
+        return split
+    rest_labels = labels[rest]
+    rest_strat = rest_labels if pd.Series(rest_labels).value_counts().min() >= 2 else None
+    val, test = train_test_split(rest, test_size=test_fraction / held, random_state=seed, stratify=rest_strat)
+    split[val], split[test] = "val", "test"
+    return split
+
+
+def is_fer2013_folder(root: Path) -> bool:
+    train = root / "train"
+    if not train.is_dir() or not (root / "test").is_dir():
+        return False
+    for class_dir in train.iterdir():
+        if class_dir.is_dir():
+            first = next((p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), None)
+            if first is not None:
+                return bool(_FER_PREFIX.match(first.name))
+    return False
+
+
+def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "raise", seed: int = 0,
+                 source: str | None = None) -> pd.DataFrame:
+    """Read any supported data set; ``kind`` is auto, fer2013-csv, fer2013-folder or folders."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"data path does not exist: {path}")
+    if kind == "auto":
+        if path.is_file() and path.suffix.lower() == ".csv":
+            kind = "fer2013-csv"
+        elif path.is_dir() and is_fer2013_folder(path):
+            kind = "fer2013-folder"
+        else:
+            kind = "folders"
+    if kind == "fer2013-csv":
+        return read_fer2013_csv(path, on_error)
+    if kind == "fer2013-folder":
+        return read_fer2013_folder(path, on_error)
+    if kind == "folders":
+        return read_class_folders(path, source=source, seed=seed, on_error=on_error)
+    raise DataError(f"unknown data set kind {kind!r}; use auto, fer2013-csv, fer2013-folder or folders")
+
+
+def merge_manifests(manifests: list[pd.DataFrame], num_classes: int = 7) -> pd.DataFrame:
+    """Merge manifests into one over the 7- or 8-class set, keeping each item's source.
+
+    With 7 classes, contempt items are dropped and counted in ``attrs['skipped']``.
+    """
+    from vitfer.labels import label_set
+
+    labels = label_set(num_classes)
+    frames, skipped = [], []
+    for manifest in manifests:
+        skipped += manifest.attrs.get("skipped", [])
+        keep = manifest["label"].isin(labels)
+        skipped += [f"{item}: label {lab!r} not in the {num_classes}-class set"
+                    for item, lab in zip(manifest.loc[~keep, "item"], manifest.loc[~keep, "label"])]
+        frames.append(manifest[keep])
+    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)
+    return new_manifest(merged, skipped)

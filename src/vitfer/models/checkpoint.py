@@ -1,0 +1,91 @@
+"""Self-describing model files: the architecture, labels and preprocessing travel with the weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vitfer.data.transforms import Preprocess
+from vitfer.models.factory import FERNet, ModelConfig, build_from_config
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable vitfer checkpoint."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with everything needed to feed it."""
+
+    model: FERNet
+    preprocess: Preprocess
+    labels: tuple[str, ...]
+    meta: dict
+
+    @property
+    def name(self) -> str:
+        return self.model.config.name
+
+
+def describe(model: FERNet, preprocess: Preprocess, labels: tuple[str, ...], **extra) -> dict:
+    """The metadata block stored under the ``vitfer`` key of every checkpoint."""
+    return {"format": FORMAT_VERSION, "model_config": model.config.to_dict(),
+            "preprocess": preprocess.to_dict(), "labels": list(labels), **extra}
+
+
+def save_model(path: str | Path, model: FERNet, preprocess: Preprocess, labels: tuple[str, ...],
+               half: bool = False, **extra) -> Path:
+    """Write one compact file (weights + description) that ``load_model`` can read with no config."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({"vitfer": describe(model, preprocess, labels, **extra), "state_dict": state}, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Read a vitfer model file or Lightning checkpoint and check it describes itself."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
+        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+    if not isinstance(data, dict) or "vitfer" not in data:
+        raise CheckpointError(f"{path} is not a vitfer checkpoint (no 'vitfer' description inside)")
+    return data
+
+
+def model_state(data: dict) -> dict[str, torch.Tensor]:
+    """The FERNet weights of a checkpoint: EMA weights when the run kept them, else the live ones."""
+    state = data["state_dict"]
+    for prefix in ("ema.module.", "model."):
+        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if picked:
+            return picked
+    return state
+
+
+def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
+    """Load any vitfer checkpoint (exported ``model.pt`` or Lightning ``.ckpt``) in eval mode."""
+    data = read_checkpoint(path)
+    meta = data["vitfer"]
+    config = ModelConfig(**meta["model_config"])
+    model = build_from_config(config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in model_state(data).items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit model {config.name!r}: {err}") from None
+    model.to(device).eval()
+    return LoadedModel(model, Preprocess.from_dict(meta["preprocess"]), tuple(meta["labels"]), meta)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

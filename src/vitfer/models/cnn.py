@@ -1,0 +1,49 @@
+"""CNN baselines sized for 48-px faces."""
+
+from __future__ import annotations
+
+import timm
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """The classic 3-block FER CNN: 32/64/128 filters, batch-norm, max-pool, dropout, a 512-unit dense layer."""
+
+    def __init__(self, num_classes: int = 7, in_chans: int = 3, dropout: float = 0.25) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for width in (32, 64, 128):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                       nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2), nn.Dropout(dropout)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pre_logits = nn.Sequential(nn.Flatten(), nn.Linear(128, 512), nn.ReLU(inplace=True), nn.Dropout(0.5))
+        self.num_features = 512
+        self.head = nn.Linear(512, num_classes) if num_classes else nn.Identity()
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head = nn.Linear(512, num_classes) if num_classes else nn.Identity()
+
+    def forward(self, x):
+        return self.head(self.pre_logits(self.pool(self.features(x))))
+
+
+def small_input_stem(model: nn.Module, name: str) -> nn.Module:
+    """Adapt an ImageNet CNN stem to 48-px faces: stride-1 3x3 first conv, no early max-pool."""
+    if name.startswith("resnet"):
+        old = model.conv1
+        model.conv1 = nn.Conv2d(old.in_channels, old.out_channels, 3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    elif name.startswith("mobilenetv2"):
+        old = model.conv_stem
+        model.conv_stem = nn.Conv2d(old.in_channels, old.out_channels, 3, stride=1, padding=1, bias=False)
+    return model
+
+
+def timm_cnn(name: str, in_chans: int = 3, pretrained: bool = False, **kwargs) -> nn.Module:
+    """ResNet-18 / VGG-16 / MobileNetV2 from timm, with a stem that keeps a 48-px face's detail."""
+    model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
+    return small_input_stem(model, name)

@@ -1,0 +1,199 @@
+"""One factory for every model family: ``build_model(name, num_classes, ...)``."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from vitfer.models.cnn import SmallCNN, timm_cnn
+from vitfer.models.hybrid import ConvStemViT
+from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tflite
+
+#: vitfer's own model names -> short description (timm names are accepted as well).
+VITFER_MODELS: dict[str, str] = {
+    "hybrid_vit_tiny": "MobileNetV2 stem (ImageNet-pretrainable) + 6 ViT blocks, dim 192",
+    "hybrid_vit_small": "MobileNetV2 stem + 8 ViT blocks, dim 256",
+    "cnn3": "3-block CNN (32/64/128 filters, BN, dropout, 512 dense)",
+    "resnet18": "ResNet-18 (timm) with a 48-px stem",
+    "vgg16": "VGG-16 with batch-norm (timm vgg16_bn) for small inputs",
+    "mobilenetv2": "MobileNetV2 1.0 (timm mobilenetv2_100) with a 48-px stem",
+}
+HYBRID_SIZES = {"hybrid_vit_tiny": dict(embed_dim=192, depth=6, num_heads=3),
+                "hybrid_vit_small": dict(embed_dim=256, depth=8, num_heads=4)}
+DEFAULT_IMG_SIZE = {"cnn3": 48, "resnet18": 48, "vgg16": 48, "mobilenetv2": 48,
+                    "hybrid_vit_tiny": 64, "hybrid_vit_small": 64}
+
+
+class ModelError(ValueError):
+    """A model that cannot be built as asked."""
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture (stored in every checkpoint)."""
+
+    name: str = "hybrid_vit_tiny"
+    num_classes: int = 7
+    img_size: int | None = None
+    in_chans: int = 3
+    head: str = "linear"  # linear | mlp
+    head_dropout: float = 0.3
+    drop_path_rate: float = 0.1
+    kwargs: dict = field(default_factory=dict)
+
+    def resolved_img_size(self) -> int:
+        return self.img_size or DEFAULT_IMG_SIZE.get(self.name, 112)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FERNet(nn.Module):
+    """A feature extractor (``backbone``, pooled features) followed by a classification ``head``."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, config: ModelConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.config = config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def make_head(kind: str, in_features: int, num_classes: int, dropout: float) -> nn.Module:
+    """``linear``, or ``mlp``: dropout -> Linear(d, 256) -> ReLU -> dropout -> Linear(256, classes)."""
+    if kind == "linear":
+        return nn.Linear(in_features, num_classes)
+    if kind == "mlp":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, 256), nn.ReLU(inplace=True),
+                             nn.Dropout(dropout), nn.Linear(256, num_classes))
+    raise ModelError(f"unknown head {kind!r}; use linear or mlp")
+
+
+def available_models(pattern: str | None = None) -> list[str]:
+    """vitfer's own names first, then timm's ViT/DeiT names (filtered by a wildcard pattern)."""
+    own = sorted(VITFER_MODELS)
+    timm_names = timm.list_models(pattern or "vit_*") + ([] if pattern else timm.list_models("deit*"))
+    if pattern:
+        import fnmatch
+        own = [n for n in own if fnmatch.fnmatch(n, pattern)]
+    return own + timm_names
+
+
+def _check_name(name: str) -> None:
+    if name in VITFER_MODELS or name.startswith(("hf:", "hf-mae:")):
+        return
+    if timm.is_model(name.split(".")[0]):
+        return
+    close = difflib.get_close_matches(name, list(VITFER_MODELS) + timm.list_models(), n=5, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `vitfer models`"
+    raise ModelError(f"unknown model {name!r}{hint}")
+
+
+def _backbone(config: ModelConfig, pretrained: bool) -> nn.Module:
+    name, size = config.name, config.resolved_img_size()
+    if name in HYBRID_SIZES:
+        params = {**HYBRID_SIZES[name], **config.kwargs}
+        return ConvStemViT(0, img_size=size, drop_path_rate=config.drop_path_rate, in_chans=config.in_chans, **params)
+    if name == "cnn3":
+        return SmallCNN(0, in_chans=config.in_chans, **config.kwargs)
+    if name in ("resnet18", "mobilenetv2", "vgg16"):
+        timm_name = {"resnet18": "resnet18", "mobilenetv2": "mobilenetv2_100", "vgg16": "vgg16_bn"}[name]
+        return timm_cnn(timm_name, in_chans=config.in_chans, pretrained=pretrained, **config.kwargs)
+    if name.startswith(("hf:", "hf-mae:")):
+        from vitfer.models.huggingface import hf_backbone
+
+        return hf_backbone(name, size, pretrained)
+    extra = {"img_size": size} if "vit" in name or "deit" in name else {}
+    return timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=config.in_chans,
+                             drop_path_rate=config.drop_path_rate, **extra, **config.kwargs)
+
+
+def _feature_dim(backbone: nn.Module, config: ModelConfig) -> int:
+    with torch.no_grad():
+        was_training = backbone.training
+        backbone.eval()
+        size = config.resolved_img_size()
+        features = backbone(torch.zeros(1, config.in_chans, size, size))
+        backbone.train(was_training)
+    return features.shape[-1]
+
+
+def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
+    """Load local weights: a .tflite MobileNetV2, a vitfer checkpoint, or a timm/torch state dict file."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise WeightImportError(f"pretrained weights not found: {path}")
+    if path.suffix == ".tflite":
+        mobilenet = mobilenetv2_from_tflite(path)
+        if isinstance(model.backbone, ConvStemViT):
+            model.backbone.load_stem_from(mobilenet)
+            return model
+        if model.config.name == "mobilenetv2":
+            state = {k: v for k, v in mobilenet.state_dict().items()
+                     if not k.startswith(("classifier", "conv_stem"))}
+            model.backbone.load_state_dict(state, strict=False)
+            return model
+        raise WeightImportError(f"{path} holds MobileNetV2 weights; they fit hybrid_vit_* and mobilenetv2 only")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    own = model.state_dict()
+    if any(k.startswith("backbone.") for k in state):
+        usable = {k: v for k, v in state.items() if k.startswith("backbone.") and k in own and v.shape == own[k].shape}
+    else:  # a bare backbone state dict, e.g. timm weights saved to a file
+        usable = {f"backbone.{k}": v for k, v in state.items()
+                  if f"backbone.{k}" in own and v.shape == own[f"backbone.{k}"].shape}
+    if not usable:
+        raise WeightImportError(f"no tensor in {path} fits model {model.config.name!r}")
+    model.load_state_dict(usable, strict=False)
+    return model
+
+
+def build_model(name: str = "hybrid_vit_tiny", num_classes: int = 7, pretrained: bool | str | None = None,
+                img_size: int | None = None, head: str = "linear", freeze: str = "none",
+                **options) -> FERNet:
+    """Build any model vitfer knows.
+
+    ``pretrained``: None/False = random init; True = download by name (needs internet);
+    a path = local weights (.tflite MobileNetV2, vitfer checkpoint, .safetensors/.pth state dict).
+    ``freeze``: none | head | blocks:N | full (see ``vitfer.models.freeze``).
+    """
+    config = ModelConfig(name=name, num_classes=num_classes, img_size=img_size, head=head, **options)
+    return build_from_config(config, pretrained=pretrained, freeze=freeze)
+
+
+def build_from_config(config: ModelConfig, pretrained: bool | str | None = None, freeze: str = "none") -> FERNet:
+    """Build a model from a ModelConfig (as stored inside checkpoints)."""
+    _check_name(config.name)
+    from_hub = pretrained is True
+    if from_hub and config.name in ("cnn3", "hybrid_vit_tiny", "hybrid_vit_small"):
+        raise WeightImportError(f"{config.name} has no weights to download; pass a local file "
+                                f"(e.g. the MobileNetV2 .tflite for hybrid models)")
+    try:
+        backbone = _backbone(config, pretrained=from_hub)
+    except (RuntimeError, OSError) as err:
+        if from_hub:
+            raise WeightImportError(f"could not fetch pretrained weights for {config.name!r}: {err}; "
+                                    f"pass a local file with --pretrained PATH") from err
+        raise
+    head = make_head(config.head, _feature_dim(backbone, config), config.num_classes, config.head_dropout)
+    model = FERNet(backbone, head, config)
+    if isinstance(pretrained, (str, Path)) and str(pretrained):
+        load_pretrained(model, pretrained)
+    from vitfer.models.freeze import apply_freeze
+
+    apply_freeze(model, freeze)
+    return model

@@ -1,0 +1,43 @@
+"""Losses that take hard labels or soft (mixup / smoothed) targets: cross-entropy, class-weighted, focal."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FERLoss(nn.Module):
+    """Cross-entropy or focal loss with optional class weights and label smoothing.
+
+    ``weight`` scales each class (like ``F.cross_entropy(weight=...)``, normalised by the targets'
+    total weight); ``gamma`` > 0 turns it into focal loss, ``-(1-p)^gamma * log p``.
+    """
+
+    def __init__(self, num_classes: int, kind: str = "ce", gamma: float = 2.0, weight: torch.Tensor | None = None,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if kind not in ("ce", "focal"):
+            raise ValueError(f"unknown loss {kind!r}; use ce or focal")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.num_classes = num_classes
+        self.gamma = gamma if kind == "focal" else 0.0
+        self.label_smoothing = label_smoothing
+        self.register_buffer("weight", weight.float() if weight is not None else torch.ones(num_classes))
+
+    def soft_targets(self, target: torch.Tensor) -> torch.Tensor:
+        if target.ndim == 1:
+            target = F.one_hot(target, self.num_classes).float()
+            if self.label_smoothing:
+                target = target * (1 - self.label_smoothing) + self.label_smoothing / self.num_classes
+        return target
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = self.soft_targets(target)
+        log_p = F.log_softmax(logits.float(), dim=-1)
+        per_class = -target * log_p
+        if self.gamma:
+            per_class = per_class * (1 - log_p.exp()).pow(self.gamma)
+        weighted = (per_class * self.weight).sum(dim=-1)
+        return weighted.sum() / (target * self.weight).sum().clamp(min=1e-12)

@@ -1,0 +1,171 @@
+"""The LightningModule: what to compute (loss, optimiser, schedule, metrics, EMA); the Trainer runs it."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from timm.data import Mixup
+from timm.utils import ModelEmaV3
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from vitfer.config import TrainSection
+from vitfer.models.freeze import apply_freeze, backbone_stages, gradual_unfreeze_mode
+from vitfer.training.losses import FERLoss
+from vitfer.training.sam import SAM
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None) -> list[dict]:
+    """Parameter groups: no decay on biases/norms; optional layer-wise lr decay over backbone blocks."""
+    scale_of: dict[int, float] = {}
+    if layer_decay:
+        embed, blocks = backbone_stages(model)
+        depth = len(blocks) + 1
+        for module in embed:
+            for p in module.parameters():
+                scale_of[id(p)] = layer_decay ** depth
+        for i, block in enumerate(blocks):
+            for p in block.parameters():
+                scale_of[id(p)] = layer_decay ** (depth - 1 - i)
+    groups: dict[tuple[float, float], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decay = 0.0 if p.ndim <= 1 or name.endswith(".bias") or "pos_embed" in name or "cls_token" in name else weight_decay
+        groups.setdefault((scale_of.get(id(p), 1.0), decay), []).append(p)
+    return [{"params": ps, "lr": lr * s, "weight_decay": d, "lr_scale": s} for (s, d), ps in groups.items()]
+
+
+class FERModule(L.LightningModule):
+    """Trains a FERNet; validation uses the EMA weights when EMA is on."""
+
+    def __init__(self, model: nn.Module, train: TrainSection, class_weights: torch.Tensor | None = None,
+                 mixup: float = 0.0, cutmix: float = 0.0, freeze: str = "none", gradual_unfreeze_every: int = 0,
+                 steps_per_epoch: int = 1) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = train
+        self.freeze = freeze
+        self.unfreeze_every = gradual_unfreeze_every
+        self.steps_per_epoch = max(steps_per_epoch, 1)
+        num_classes = model.config.num_classes
+        self.criterion = FERLoss(num_classes, train.loss, train.focal_gamma, class_weights, train.label_smoothing)
+        self.eval_criterion = nn.CrossEntropyLoss()
+        self.mixup = (Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=train.label_smoothing,
+                            num_classes=num_classes) if (mixup > 0 or cutmix > 0) else None)
+        self.ema = ModelEmaV3(model, decay=train.ema_decay) if train.ema_decay > 0 else None
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.automatic_optimization = not train.sam
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def on_train_epoch_start(self) -> None:
+        if self.unfreeze_every > 0:
+            _, blocks = backbone_stages(self.model)
+            mode = gradual_unfreeze_mode(self.current_epoch, len(blocks), self.unfreeze_every)
+            apply_freeze(self.model, mode)
+            self.log("unfrozen_mode_blocks", float(len(blocks) if mode == "head" else
+                                                   (0 if mode == "none" else int(mode.split(":")[1]))))
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.criterion(self.model(x), y)
+
+    def training_step(self, batch, batch_idx: int):
+        x, y = batch
+        if self.mixup is not None and len(x) % 2 == 0:
+            x, y = self.mixup(x, y)
+        if self.automatic_optimization:
+            loss = self._loss(x, y)
+        else:  # SAM: two forward/backward passes per step
+            optimizer = self.optimizers()
+            loss = self._loss(x, y)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.optimizer.first_step()
+            optimizer.zero_grad()
+            self.manual_backward(self._loss(x, y))
+            optimizer.optimizer.second_step()
+            optimizer.zero_grad()
+            scheduler = self.lr_schedulers()
+            if scheduler is not None and self.cfg.scheduler != "plateau":
+                scheduler.step()
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.global_step)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.eval_model(x)
+        self.val_acc.update(logits, y)
+        self.val_f1.update(logits, y)
+        self.log("val_loss", self.eval_criterion(logits, y), prog_bar=True, on_epoch=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val_acc", self.val_acc.compute(), prog_bar=True)
+        self.log("val_f1", self.val_f1.compute())
+        self.val_acc.reset()
+        self.val_f1.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        if not self.automatic_optimization and self.cfg.scheduler == "plateau":
+            scheduler = self.lr_schedulers()
+            metric = self.trainer.callback_metrics.get(self.cfg.monitor)
+            if scheduler is not None and metric is not None:
+                scheduler.step(metric)
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        groups = param_groups(self.model, cfg.lr, cfg.weight_decay, cfg.layer_decay)
+        if cfg.optimizer == "adamw":
+            base, kwargs = torch.optim.AdamW, dict(lr=cfg.lr)
+        elif cfg.optimizer == "sgd":
+            base, kwargs = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+        else:
+            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adamw or sgd")
+        optimizer = SAM(groups, base, rho=cfg.sam_rho, **kwargs) if cfg.sam else base(groups, **kwargs)
+        scheduler = build_scheduler(optimizer, cfg, self.steps_per_epoch)
+        if scheduler is None:
+            return optimizer
+        if cfg.scheduler == "plateau":
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": cfg.monitor,
+                                                             "interval": "epoch"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_per_epoch: int):
+    """cosine / step / none as a per-step LambdaLR with linear warm-up; plateau as ReduceLROnPlateau."""
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    floor = cfg.min_lr / cfg.lr if cfg.lr > 0 else 0.0
+    if cfg.scheduler == "plateau":
+        mode = "min" if cfg.monitor == "val_loss" else "max"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=cfg.plateau_factor,
+                                                          patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+    if cfg.scheduler not in ("cosine", "step", "none"):
+        raise ValueError(f"unknown scheduler {cfg.scheduler!r}; use cosine, step, plateau or none")
+    if cfg.scheduler == "none" and warmup == 0:
+        return None
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.scheduler == "cosine":
+            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if cfg.scheduler == "step":
+            return cfg.step_gamma ** ((step // steps_per_epoch) // max(cfg.step_size, 1))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

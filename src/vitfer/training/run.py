@@ -1,0 +1,149 @@
+"""``train(config)``: data -> cache -> model -> Lightning Trainer -> runs/<name>/ with checkpoints, metrics, curves."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from vitfer.config import Config
+from vitfer.data.balance import class_weights
+from vitfer.data.cache import FaceCache, cached
+from vitfer.data.datamodule import FERDataModule
+from vitfer.data.expand import expand_training_split
+from vitfer.data.readers import merge_manifests, read_dataset
+from vitfer.data.transforms import Preprocess
+from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
+from vitfer.models.factory import FERNet, build_model
+from vitfer.training.module import FERModule
+
+
+def load_data(config: Config) -> FaceCache:
+    """Read, merge and decode the configured data set(s) into a FaceCache (cached on disk when asked)."""
+    data = config.data
+    if not data.path:
+        raise ValueError("no data path: set data.path in the config or pass --data PATH")
+    manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed)
+                 for i, p in enumerate([data.path, *data.extra_paths])]
+    manifest = merge_manifests(manifests, data.num_classes) if len(manifests) > 1 else manifests[0]
+    cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
+    cache = cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
+    if data.expand_per_class > 0:
+        cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
+    return cache
+
+
+def preprocess_for(model: FERNet, config: Config) -> Preprocess:
+    """Input size, channels and normalisation that match how the model's weights were made."""
+    mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+    if config.model.pretrained is True and not config.model.name.startswith("hf"):
+        from timm.data import resolve_data_config
+
+        resolved = resolve_data_config(model=model.backbone)
+        mean, std = tuple(resolved["mean"]), tuple(resolved["std"])
+    return Preprocess(img_size=model.config.resolved_img_size(), in_channels=model.config.in_chans,
+                      mean=mean, std=std, grayscale=config.data.channels == 1)
+
+
+class DescribeCheckpoint(Callback):
+    """Put the vitfer description into every Lightning checkpoint so it loads without a config."""
+
+    def __init__(self, meta: dict) -> None:
+        self.meta = meta
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["vitfer"] = self.meta
+
+
+class EpochTimer(Callback):
+    """Log wall-clock seconds per training epoch (for comparison tables)."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        pl_module.log("epoch_seconds", time.perf_counter() - self.start)
+
+
+def check_resume(path: str | Path, model: FERNet) -> None:
+    """Refuse to resume from a checkpoint of a different model."""
+    meta = read_checkpoint(path)["vitfer"]
+    theirs = meta["model_config"]
+    ours = model.config.to_dict()
+    for key in ("name", "num_classes", "img_size", "head"):
+        if theirs.get(key) != ours.get(key):
+            raise CheckpointError(f"cannot resume from {path}: it was trained with {key}={theirs.get(key)!r}, "
+                                  f"this config has {key}={ours.get(key)!r}")
+
+
+def train(config: Config, resume: str | Path | None = None, progress: bool = True) -> Path:
+    """Train one model as configured; returns the run folder."""
+    L.seed_everything(config.seed, workers=True)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    run_dir = Path(config.runs_dir) / config.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    cache = load_data(config)
+    m = config.model
+    model = build_model(m.name, config.data.num_classes, pretrained=m.pretrained, img_size=m.img_size,
+                        head=m.head, freeze=m.freeze, head_dropout=m.head_dropout,
+                        drop_path_rate=m.drop_path_rate, kwargs=m.kwargs)
+    if resume:
+        check_resume(resume, model)
+    preprocess = preprocess_for(model, config)
+    weights = None
+    if config.data.balance == "weights":
+        weights = class_weights(cache.labels[torch.from_numpy(cache.indices("train"))].numpy(), config.data.num_classes)
+    datamodule = FERDataModule(cache, preprocess, config.augment, config.train.batch_size, config.data.balance,
+                               config.data.oversample_factor, config.data.undersample_limit, config.seed)
+    steps = len(datamodule.train_rows) // config.train.batch_size
+    if config.train.limit_train_batches is not None and config.train.limit_train_batches >= 1:
+        steps = min(steps, int(config.train.limit_train_batches))
+    module = FERModule(model, config.train, weights, config.augment.mixup, config.augment.cutmix,
+                       m.freeze, m.gradual_unfreeze_every, steps_per_epoch=steps)
+    meta = describe(model, preprocess, cache.class_names, config=config.to_dict())
+    mode = "min" if config.train.monitor == "val_loss" else "max"
+    best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=config.train.monitor,
+                           mode=mode, save_last=True)
+    callbacks: list[Callback] = [best, DescribeCheckpoint(meta), EpochTimer()]
+    if config.train.early_stop_patience > 0:
+        callbacks.append(EarlyStopping(config.train.monitor, patience=config.train.early_stop_patience, mode=mode))
+    trainer = L.Trainer(
+        max_epochs=config.train.epochs, accelerator=config.train.accelerator, devices=config.train.devices,
+        strategy=config.train.strategy, precision=config.train.precision, callbacks=callbacks,
+        logger=CSVLogger(run_dir, name="", version=""), default_root_dir=run_dir, deterministic=False,
+        enable_progress_bar=progress, log_every_n_steps=50, num_sanity_val_steps=0,
+        limit_train_batches=config.train.limit_train_batches, limit_val_batches=config.train.limit_val_batches,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    export_best(run_dir, best.best_model_path or best.last_model_path, preprocess, cache.class_names, config)
+    from vitfer.evaluation.curves import plot_curves
+
+    plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
+    return run_dir
+
+
+def export_best(run_dir: Path, ckpt_path: str, preprocess: Preprocess, labels: tuple[str, ...],
+                config: Config) -> Path:
+    """Write runs/<name>/model.pt (the best weights, self-describing) and best_metrics.json."""
+    from vitfer.models.checkpoint import load_model
+
+    loaded = load_model(ckpt_path)
+    data = read_checkpoint(ckpt_path)
+    score = None
+    for cb_state in data.get("callbacks", {}).values():
+        if isinstance(cb_state, dict) and "best_model_score" in cb_state and cb_state["best_model_score"] is not None:
+            score = float(cb_state["best_model_score"])
+    summary = {"monitor": config.train.monitor, "best_score": score, "epoch": data.get("epoch"),
+               "checkpoint": str(ckpt_path)}
+    (run_dir / "best_metrics.json").write_text(json.dumps(summary, indent=2))
+    return save_model(run_dir / "model.pt", loaded.model, preprocess, labels, config=config.to_dict(),
+                      metrics=summary)

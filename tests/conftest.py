@@ -1,0 +1,69 @@
+"""Small synthetic data sets made on the fly; nothing real is committed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vitfer.labels import EMOTIONS_7
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def face_like(label: int, seed: int, size: int = 48) -> np.ndarray:
+    """A grayscale image whose bright block position encodes the class (learnable), plus noise."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 60, (size, size), dtype=np.uint8)
+    cell = size // 4
+    row, col = divmod(label, 4)
+    image[row * cell * 2:(row * 2 + 1) * cell, col * cell:(col + 1) * cell] = 230
+    return image
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
+@pytest.fixture
+def fer_folder(tmp_path: Path) -> Path:
+    """FER2013 image-folder layout: 6 Training, 2 PublicTest, 2 PrivateTest images per class."""
+    root = tmp_path / "fer2013"
+    seed = 0
+    for label, name in enumerate(EMOTIONS_7):
+        for prefix, top, count in (("Training", "train", 6), ("PublicTest", "test", 2), ("PrivateTest", "test", 2)):
+            for i in range(count):
+                seed += 1
+                write_image(root / top / name / f"{prefix}_{seed}.png", face_like(label, seed))
+    return root
+
+
+@pytest.fixture
+def fer_csv(tmp_path: Path) -> Path:
+    """FER2013 Kaggle CSV with 3 usages x 7 classes x 2 rows."""
+    lines = ["emotion,pixels,Usage"]
+    seed = 0
+    for usage in ("Training", "PublicTest", "PrivateTest"):
+        for label in range(7):
+            for _ in range(2):
+                seed += 1
+                lines.append(f"{label},{' '.join(map(str, face_like(label, seed).ravel()))},{usage}")
+    path = tmp_path / "fer2013.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def ck_folder(tmp_path: Path) -> Path:
+    """A CK+48-style set: class folders named with CK+ names (incl. contempt), no split folders."""
+    root = tmp_path / "CK+48"
+    names = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
+    seed = 1000
+    for name in names:
+        for i in range(10):
+            seed += 1
+            write_image(root / name / f"S{seed:03d}_{i}.png", face_like(len(name) % 7, seed))
+    return root

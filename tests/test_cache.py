@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from vitfer.data.cache import FaceCache, build_cache, cached
+from vitfer.data.readers import DataError, read_dataset
+
+
+def test_cache_decodes_every_face(fer_folder):
+    manifest = read_dataset(fer_folder)
+    cache = build_cache(manifest)
+    assert cache.images.dtype == torch.uint8 and tuple(cache.images.shape) == (70, 1, 48, 48)
+    assert cache.labels.tolist() == [cache.class_names.index(n) for n in manifest["label"]]
+    assert len(cache.indices("train")) == 42 and len(cache.indices("val")) == 14
+
+
+def test_csv_and_folder_give_same_pixels(fer_csv):
+    cache = build_cache(read_dataset(fer_csv), size=32, channels=3)
+    assert tuple(cache.images.shape) == (42, 3, 32, 32)
+    assert torch.equal(cache.images[:, 0], cache.images[:, 2])
+
+
+def test_save_load_roundtrip_and_disk_cache(fer_folder, tmp_path):
+    manifest = read_dataset(fer_folder)
+    first = cached(manifest, tmp_path / "c")
+    files = list((tmp_path / "c").glob("*.pt"))
+    assert len(files) == 1
+    again = FaceCache.load(files[0])
+    assert torch.equal(first.images, again.images) and (first.split == again.split).all()
+    assert torch.equal(cached(manifest, tmp_path / "c").labels, first.labels)
+
+
+def test_corrupt_image_raise_or_skip(fer_folder):
+    bad = sorted((fer_folder / "train" / "sad").iterdir())[0]
+    bad.write_bytes(b"not an image")
+    manifest = read_dataset(fer_folder)
+    with pytest.raises(DataError, match=bad.name):
+        build_cache(manifest)
+    cache = build_cache(manifest, on_error="skip")
+    assert len(cache) == 69 and any(bad.name in s for s in cache.skipped)
+    assert bad.name not in " ".join(cache.items)
+
+
+def test_labels_outside_label_set_are_refused(ck_folder):
+    manifest = read_dataset(ck_folder)
+    with pytest.raises(DataError, match="contempt"):
+        build_cache(manifest, num_classes=7)
+    assert (build_cache(manifest, num_classes=8).labels == 7).sum() == 10
+
+
+def test_empty_manifest(fer_folder):
+    with pytest.raises(DataError, match="empty"):
+        build_cache(read_dataset(fer_folder).iloc[0:0])
+    assert np.all(build_cache(read_dataset(fer_folder)).images.numpy() >= 0)

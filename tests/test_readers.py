@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from vitfer.data.readers import (DataError, merge_manifests, read_class_folders, read_dataset, read_fer2013_csv,
+                                 read_fer2013_folder)
+from vitfer.labels import UnknownLabelError
+
+
+def test_fer_folder_split_comes_from_prefix(fer_folder):
+    manifest = read_dataset(fer_folder)
+    assert manifest["split"].value_counts().to_dict() == {"train": 42, "val": 14, "test": 14}
+    val_items = manifest.loc[manifest["split"] == "val", "item"]
+    assert val_items.str.contains("PublicTest_").all()
+    assert manifest.loc[manifest["split"] == "test", "item"].str.contains("PrivateTest_").all()
+    assert set(manifest["source"]) == {"fer2013"}
+
+
+def test_fer_folder_rejects_unprefixed_file(fer_folder):
+    first = sorted((fer_folder / "test" / "happy").glob("PublicTest_*"))[0]
+    first.rename(fer_folder / "test" / "happy" / "odd.png")
+    with pytest.raises(DataError, match="odd.png"):
+        read_fer2013_folder(fer_folder)
+    skipped = read_fer2013_folder(fer_folder, on_error="skip")
+    assert len(skipped) == 69 and any("odd.png" in s for s in skipped.attrs["skipped"])
+
+
+def test_fer_csv(fer_csv):
+    manifest = read_fer2013_csv(fer_csv)
+    assert manifest["split"].value_counts().to_dict() == {"train": 14, "val": 14, "test": 14}
+    assert read_dataset(fer_csv)["label"].tolist() == manifest["label"].tolist()
+    assert manifest["label"].iloc[0] == "angry"
+
+
+def test_fer_csv_bad_row_is_named(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
+    with pytest.raises(DataError, match="row 2"):
+        read_fer2013_csv(path)
+    assert read_fer2013_csv(path, on_error="skip").empty
+
+
+def test_class_folders_seeded_stratified_split(ck_folder):
+    a = read_class_folders(ck_folder, seed=3)
+    b = read_class_folders(ck_folder, seed=3)
+    c = read_class_folders(ck_folder, seed=4)
+    assert a["split"].tolist() == b["split"].tolist()
+    assert a["split"].tolist() != c["split"].tolist()
+    counts = pd.crosstab(a["label"], a["split"])
+    assert (counts["val"] == 1).all() and (counts["test"] == 1).all() and (counts["train"] == 8).all()
+    assert "contempt" in set(a["label"]) and "angry" in set(a["label"])
+    assert set(a["source"]) == {"ck+48"}
+
+
+def test_class_folders_with_split_dirs(tmp_path, ck_folder):
+    root = tmp_path / "affectnet"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    ck_folder.rename(root / "train" / "x")
+    (root / "train" / "x" / "anger").rename(root / "val" / "anger")
+    for child in (root / "train" / "x").iterdir():
+        child.rename(root / "train" / child.name)
+    (root / "train" / "x").rmdir()
+    manifest = read_class_folders(root)
+    assert set(manifest.loc[manifest["split"] == "val", "label"]) == {"angry"}
+    assert "angry" not in set(manifest.loc[manifest["split"] == "train", "label"])
+
+
+def test_unknown_class_folder_raise_or_skip(ck_folder):
+    (ck_folder / "bored").mkdir()
+    sorted((ck_folder / "happy").iterdir())[0].rename(ck_folder / "bored" / "x.png")
+    with pytest.raises(UnknownLabelError, match="bored"):
+        read_class_folders(ck_folder)
+    manifest = read_class_folders(ck_folder, on_error="skip")
+    assert any("bored" in s for s in manifest.attrs["skipped"])
+    assert len(manifest) == 69
+
+
+def test_missing_and_empty_paths(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_dataset(tmp_path / "nope")
+    (tmp_path / "empty" / "happy").mkdir(parents=True)
+    with pytest.raises(DataError, match="empty class folder"):
+        read_class_folders(tmp_path / "empty")
+
+
+def test_merge_keeps_source_and_drops_contempt_for_7(fer_folder, ck_folder):
+    fer = read_dataset(fer_folder)
+    ck = read_dataset(ck_folder)
+    merged7 = merge_manifests([fer, ck], 7)
+    merged8 = merge_manifests([fer, ck], 8)
+    assert len(merged8) == len(fer) + len(ck)
+    assert len(merged7) == len(merged8) - 10
+    assert sum("contempt" in s for s in merged7.attrs["skipped"]) == 10
+    assert set(merged8["source"]) == {"fer2013", "ck+48"}
+    assert np.array_equal(merged8.columns[:4], ["item", "label", "source", "split"])
