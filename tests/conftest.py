@@ -67,3 +67,27 @@ def ck_folder(tmp_path: Path) -> Path:
             seed += 1
             write_image(root / name / f"S{seed:03d}_{i}.png", face_like(len(name) % 7, seed))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random-weight cnn3 checkpoint (48 px, grayscale) written as vitfer writes them."""
+    import torch
+
+    from vitfer.data.transforms import Preprocess
+    from vitfer.models.checkpoint import save_model
+    from vitfer.models.factory import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn3", 7, img_size=48).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    return save_model(path, model, Preprocess(img_size=48, in_channels=3), EMOTIONS_7)
+
+
+@pytest.fixture(scope="session")
+def astronaut(tmp_path_factory) -> Path:
+    """scikit-image's astronaut photo (public domain), one real face, as a JPEG."""
+    data = pytest.importorskip("skimage.data")
+    path = tmp_path_factory.mktemp("img") / "astronaut.jpg"
+    write_image(path, cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return path

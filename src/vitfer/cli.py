@@ -159,6 +159,55 @@ def train_cmd(
     typer.echo(f"run folder: {run_dir}")
 
 
+@app.command("predict")
+def predict_cmd(
+    source: Annotated[str, typer.Argument(help="image, folder, glob, video file or webcam index (e.g. 0)")],
+    model: Annotated[str, typer.Option(help="checkpoint (.pt/.ckpt), exported .onnx, or 'default' (bundled)")] = "default",
+    detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none (inputs are already face crops)")] = "haar",
+    detector_model: Annotated[Optional[Path], typer.Option(help="local YuNet .onnx or SSD .pb (else downloaded)")] = None,
+    no_detect: Annotated[bool, typer.Option("--no-detect", help="treat each image as one face crop")] = False,
+    threshold: Annotated[float, typer.Option(help="detector confidence threshold")] = 0.5,
+    min_face: Annotated[int, typer.Option(help="smallest face side in pixels")] = 24,
+    backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+    out: Annotated[Optional[Path], typer.Option(help="folder for annotated images / video")] = Path("runs/predict"),
+    save: Annotated[Optional[Path], typer.Option(help="CSV or JSON file with one row per face")] = None,
+    smoothing: Annotated[str, typer.Option(help="video smoothing: ema | window | none")] = "ema",
+    bars: Annotated[bool, typer.Option(help="draw probability bars")] = False,
+    show: Annotated[bool, typer.Option(help="show a live window (needs a display)")] = False,
+    max_frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+) -> None:
+    """Find every face, classify its emotion, print it and save annotated output."""
+    from vitfer.inference.run import run_prediction
+
+    try:
+        summary = run_prediction(source, model=model, detector="none" if no_detect else detector,
+                                 detector_model=detector_model, threshold=threshold, min_face=min_face,
+                                 backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
+                                 show=show, max_frames=max_frames, echo=typer.echo)
+    except user_errors() as err:
+        fail(str(err))
+    typer.echo(summary)
+
+
+@app.command("export")
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="vitfer checkpoint (.pt or .ckpt)")],
+    out: Annotated[Optional[Path], typer.Option(help="output .onnx (default: beside the checkpoint)")] = None,
+    format: Annotated[str, typer.Option(help="onnx")] = "onnx",
+    quantize: Annotated[bool, typer.Option(help="also write a dynamic int8 model (.int8.onnx)")] = False,
+) -> None:
+    """Export a checkpoint to ONNX with a dynamic batch axis."""
+    from vitfer.inference.export import export_onnx
+
+    if format != "onnx":
+        fail(f"unknown export format {format!r}; vitfer exports onnx")
+    target = out or checkpoint.with_suffix(".onnx")
+    written = run_guarded(export_onnx, checkpoint, target, quantize=False)
+    typer.echo(f"wrote {written}")
+    if quantize:
+        typer.echo(f"wrote {run_guarded(export_onnx, checkpoint, target, quantize=True)}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,200 @@
+"""Face detectors behind one interface: OpenCV Haar (bundled), YuNet (ONNX) and the res10 SSD (TensorFlow)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+
+class DetectorError(RuntimeError):
+    """A detector that cannot be created (missing or corrupt model file, failed download)."""
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A detected face in pixel coordinates of the frame (x2/y2 exclusive)."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    score: float = 1.0
+
+    @property
+    def width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> int:
+        return self.y2 - self.y1
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]: ...
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    url: str
+    sha256: str
+
+
+#: Model files fetched by name for users online, each checked against its SHA-256.
+REMOTE_FILES: dict[str, RemoteFile] = {
+    "face_detection_yunet.onnx": RemoteFile(
+        "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+        "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"),
+    "opencv_face_detector_uint8.pb": RemoteFile(
+        "https://raw.githubusercontent.com/opencv/opencv_3rdparty/dnn_samples_face_detector_20180220_uint8/"
+        "opencv_face_detector_uint8.pb",
+        "5c71d752ef2cbf2f457ac82fdd580fcb2522fd04c5efdaed18eb6d9e2843fbed"),
+    "opencv_face_detector.pbtxt": RemoteFile(
+        "https://raw.githubusercontent.com/opencv/opencv/4.x/samples/dnn/face_detector/opencv_face_detector.pbtxt",
+        "5397808362fc6fb7c4044484848e297b22449d913a267fa7f8bd9d86dce29144"),
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VITFER_CACHE", Path.home() / ".cache" / "vitfer")) / "detectors"
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(name: str, url: str | None = None, directory: Path | None = None) -> Path:
+    """Return a cached model file, downloading it by name (checked by SHA-256) when missing."""
+    if name not in REMOTE_FILES:
+        raise DetectorError(f"no download known for {name!r}; known: {sorted(REMOTE_FILES)}")
+    remote = REMOTE_FILES[name]
+    target = (directory or cache_dir()) / name
+    if target.is_file() and sha256_of(target) == remote.sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url or remote.url, timeout=60) as response, open(partial, "wb") as out:
+            out.write(response.read())
+    except OSError as err:
+        raise DetectorError(f"could not download {name} from {url or remote.url}: {err}; "
+                            f"pass a local file with --detector-model PATH") from None
+    if sha256_of(partial) != remote.sha256:
+        partial.unlink()
+        raise DetectorError(f"downloaded {name} does not match its SHA-256; refusing to use it")
+    partial.replace(target)
+    return target
+
+
+def _local_or_fetch(path: str | Path | None, name: str) -> Path:
+    if path is None:
+        return fetch(name)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DetectorError(f"detector model file not found: {path}")
+    return path
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade (ships with opencv-python-headless < 5; always offline)."""
+
+    name = "haar"
+
+    def __init__(self, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 5) -> None:
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise DetectorError(f"cannot load the Haar cascade at {path} (opencv-python-headless<5 bundles it)")
+        self.min_size, self.scale_factor, self.min_neighbors = min_size, scale_factor, min_neighbors
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+        gray = cv2.equalizeHist(gray)
+        found = self.cascade.detectMultiScale(gray, self.scale_factor, self.min_neighbors,
+                                              minSize=(self.min_size, self.min_size))
+        return [FaceBox(int(x), int(y), int(x + w), int(y + h), 1.0) for x, y, w, h in found]
+
+
+class YuNetDetector:
+    """OpenCV's YuNet (cv2.FaceDetectorYN) from a local ONNX file or downloaded by name."""
+
+    name = "yunet"
+
+    def __init__(self, model_path: str | Path | None = None, threshold: float = 0.5, min_size: int = 24) -> None:
+        path = _local_or_fetch(model_path, "face_detection_yunet.onnx")
+        try:
+            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), threshold)
+        except cv2.error as err:
+            raise DetectorError(f"cannot load YuNet model {path}: {err}") from None
+        self.min_size = min_size
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        image = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
+        height, width = image.shape[:2]
+        self.net.setInputSize((width, height))
+        _, found = self.net.detect(image)
+        boxes = []
+        for row in found if found is not None else []:
+            x, y, w, h = row[:4]
+            if min(w, h) >= self.min_size:
+                boxes.append(FaceBox(int(max(x, 0)), int(max(y, 0)), int(min(x + w, width)), int(min(y + h, height)),
+                                     float(row[-1])))
+        return boxes
+
+
+class SSDDetector:
+    """OpenCV's res10 300x300 SSD face detector (TensorFlow uint8), local files or downloaded by name."""
+
+    name = "ssd"
+
+    def __init__(self, model_path: str | Path | None = None, config_path: str | Path | None = None,
+                 threshold: float = 0.5, min_size: int = 24) -> None:
+        weights = _local_or_fetch(model_path, "opencv_face_detector_uint8.pb")
+        if config_path is None and model_path is not None:
+            sibling = Path(model_path).with_name("opencv_face_detector.pbtxt")
+            config_path = sibling if sibling.is_file() else None
+        config = _local_or_fetch(config_path, "opencv_face_detector.pbtxt")
+        try:
+            self.net = cv2.dnn.readNetFromTensorflow(str(weights), str(config))
+        except cv2.error as err:
+            raise DetectorError(f"cannot load SSD model {weights}: {err}") from None
+        self.threshold, self.min_size = threshold, min_size
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        image = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR) if image_bgr.ndim == 2 else image_bgr
+        height, width = image.shape[:2]
+        blob = cv2.dnn.blobFromImage(image, 1.0, (300, 300), (104, 117, 123))
+        self.net.setInput(blob)
+        rows = self.net.forward()[0, 0]
+        boxes = []
+        for _, _, confidence, x1, y1, x2, y2 in rows:
+            if confidence < self.threshold:
+                continue
+            box = FaceBox(int(max(x1, 0) * width), int(max(y1, 0) * height),
+                          int(min(x2, 1) * width), int(min(y2, 1) * height), float(confidence))
+            if min(box.width, box.height) >= self.min_size:
+                boxes.append(box)
+        return boxes
+
+
+DETECTORS = ("haar", "yunet", "ssd")
+
+
+def create_detector(name: str = "haar", model_path: str | Path | None = None, threshold: float = 0.5,
+                    min_size: int = 24) -> FaceDetector:
+    """Create a detector by name: haar, yunet or ssd (the last two from a local file or downloaded)."""
+    if name == "haar":
+        return HaarDetector(min_size=min_size)
+    if name == "yunet":
+        return YuNetDetector(model_path, threshold, min_size)
+    if name == "ssd":
+        return SSDDetector(model_path, threshold=threshold, min_size=min_size)
+    raise DetectorError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")

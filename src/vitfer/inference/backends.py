@@ -1,0 +1,93 @@
+"""Classification backends: PyTorch, or ONNX Runtime on an exported model (with dynamic batch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vitfer.data.transforms import Preprocess
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default.pt"
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """``None``/'default' -> the model shipped inside the package; otherwise the given path."""
+    if model is None or str(model) == "default":
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(f"the bundled default model is missing at {DEFAULT_MODEL}; pass --model PATH")
+        return DEFAULT_MODEL
+    return Path(model).expanduser()
+
+
+class TorchBackend:
+    """Runs a vitfer checkpoint with PyTorch."""
+
+    name = "torch"
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.preprocess = loaded.preprocess
+        self.labels = loaded.labels
+        self.meta = loaded.meta
+
+    @torch.no_grad()
+    def probabilities(self, faces: torch.Tensor) -> np.ndarray:
+        """uint8 faces (N x C x H x W) -> class probabilities (N x classes)."""
+        return self.loaded.model(self.preprocess(faces)).softmax(dim=-1).numpy()
+
+
+class OnnxBackend:
+    """Runs an ONNX file written by ``export_onnx`` with onnxruntime; labels and preprocessing come from its metadata."""
+
+    name = "onnx"
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise CheckpointError("the ONNX backend needs onnxruntime: pip install 'vitfer[onnx]'") from err
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"ONNX model not found: {path}")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises several types
+            raise CheckpointError(f"cannot load ONNX model {path}: {err}") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if "vitfer" not in props:
+            raise CheckpointError(f"{path} was not exported by vitfer (no 'vitfer' metadata)")
+        self.meta = json.loads(props["vitfer"])
+        self.preprocess = Preprocess.from_dict(self.meta["preprocess"])
+        self.labels = tuple(self.meta["labels"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def probabilities(self, faces: torch.Tensor) -> np.ndarray:
+        x = self.preprocess(faces).numpy()
+        logits = self.session.run(None, {self.input_name: x})[0]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+
+def create_backend(model: str | Path | None = None, backend: str = "torch") -> TorchBackend | OnnxBackend:
+    """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file."""
+    path = resolve_model_path(model)
+    if backend == "onnx" or path.suffix == ".onnx":
+        if path.suffix != ".onnx":
+            onnx_path = path.with_suffix(".onnx")
+            if not onnx_path.is_file():
+                from vitfer.inference.export import export_onnx
+
+                export_onnx(path, onnx_path)
+            path = onnx_path
+        return OnnxBackend(path)
+    if backend != "torch":
+        raise CheckpointError(f"unknown backend {backend!r}; use torch or onnx")
+    return TorchBackend(load_model(path))

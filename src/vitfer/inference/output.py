@@ -1,0 +1,83 @@
+"""Annotated images/videos and CSV/JSON rows (one row per face)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vitfer.inference.predictor import FrameResult
+
+COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
+           "sad": (200, 120, 40), "surprise": (0, 160, 255), "neutral": (200, 200, 200), "contempt": (120, 80, 40)}
+
+
+def annotate(image: np.ndarray, result: FrameResult, bars: bool = False) -> np.ndarray:
+    """A copy of the frame with a box, label and confidence per face (and probability bars if asked)."""
+    out = image.copy()
+    scale = max(out.shape[0], out.shape[1]) / 800
+    thickness = max(1, int(round(2 * scale)))
+    for face in result.faces:
+        x1, y1, x2, y2 = face.box
+        colour = COLOURS.get(face.label, (0, 255, 0))
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
+        tag = f"{face.label} {face.confidence:.0%}" + (f" #{face.face_id}" if face.face_id is not None else "")
+        font = 0.5 * max(scale, 0.6)
+        (tw, th), _ = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, font, thickness)
+        top = max(y1 - th - 6, 0)
+        cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + 6), colour, -1)
+        cv2.putText(out, tag, (x1 + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thickness,
+                    cv2.LINE_AA)
+        if bars:
+            for i, (name, p) in enumerate(face.probabilities.items()):
+                y = y2 + 4 + i * int(12 * scale + 4)
+                cv2.rectangle(out, (x1, y), (x1 + int(p * (x2 - x1)), y + int(10 * scale)), COLOURS.get(name, colour), -1)
+                cv2.putText(out, name, (x1, y + int(10 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
+                            (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def face_rows(result: FrameResult) -> list[dict]:
+    """Flat rows: source, frame, time, face_id, box, detection score, label, confidence, p_<label>..."""
+    rows = []
+    for face in result.faces:
+        x1, y1, x2, y2 = face.box
+        row = {"source": result.source, "frame": result.frame, "time": round(result.time, 4),
+               "face_id": face.face_id, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+               "detection_score": face.detection_score, "label": face.label,
+               "confidence": round(face.confidence, 6)}
+        row.update({f"p_{name}": round(p, 6) for name, p in face.probabilities.items()})
+        rows.append(row)
+    return rows
+
+
+class ResultWriter:
+    """Streams rows to a CSV or JSON file (chosen by suffix)."""
+
+    def __init__(self, path: str | Path, labels: tuple[str, ...]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.json = self.path.suffix.lower() == ".json"
+        self.rows: list[dict] = []
+        self.fields = ["source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
+                       "confidence"] + [f"p_{n}" for n in labels]
+        if not self.json:
+            self.handle = open(self.path, "w", newline="")
+            self.csv = csv.DictWriter(self.handle, fieldnames=self.fields)
+            self.csv.writeheader()
+
+    def write(self, result: FrameResult) -> None:
+        rows = face_rows(result)
+        if self.json:
+            self.rows += rows
+        else:
+            self.csv.writerows(rows)
+
+    def close(self) -> None:
+        if self.json:
+            self.path.write_text(json.dumps(self.rows, indent=1))
+        else:
+            self.handle.close()

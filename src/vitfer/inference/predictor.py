@@ -1,0 +1,151 @@
+"""``Predictor``: image -> faces -> emotions, for single images, folders, videos and webcams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vitfer.faces.crop import crop_face
+from vitfer.faces.detectors import FaceBox, FaceDetector, create_detector
+from vitfer.inference.backends import create_backend
+from vitfer.inference.sources import Frame, SourceError, iter_frames, read_image
+from vitfer.inference.tracking import FaceTracker
+
+
+@dataclass
+class Face:
+    """One classified face."""
+
+    box: tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
+    detection_score: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    face_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FrameResult:
+    source: str
+    frame: int
+    time: float
+    faces: list[Face]
+    image: np.ndarray | None = None  # the frame (BGR), for annotation
+
+
+class Predictor:
+    """Detect every face, crop it as training saw faces, classify all faces of a frame in one batch.
+
+    ``model``: None/'default' (bundled), a .pt/.ckpt checkpoint or an exported .onnx file.
+    ``detector``: haar | yunet | ssd | none (the whole image is one face, e.g. FER2013 crops).
+    """
+
+    def __init__(self, model: str | Path | None = None, detector: str = "haar", backend: str = "torch",
+                 detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24) -> None:
+        self.backend = create_backend(model, backend)
+        self.labels = self.backend.labels
+        self.preprocess = self.backend.preprocess
+        self.detector: FaceDetector | None = (None if detector == "none"
+                                              else create_detector(detector, detector_model, threshold, min_face))
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        if self.detector is None:
+            return [FaceBox(0, 0, image.shape[1], image.shape[0], 1.0)]
+        return self.detector.detect(image)
+
+    def faces_tensor(self, image: np.ndarray, boxes: list[FaceBox]) -> torch.Tensor:
+        """Square crops of the faces as a uint8 batch at the model's input size (grayscale or colour)."""
+        size = self.preprocess.img_size
+        gray = self.preprocess.grayscale
+        crops = []
+        for box in boxes:
+            crop = crop_face(image, box, self.preprocess.crop_margin if self.detector is not None else 0.0)
+            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size
+                              else cv2.INTER_LINEAR)
+            if crop.ndim == 2:
+                crop = crop[:, :, None]
+            elif gray:
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
+            else:
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+            crops.append(crop)
+        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+    def classify(self, faces: torch.Tensor) -> np.ndarray:
+        """Probabilities for a uint8 batch of face crops."""
+        return self.backend.probabilities(faces)
+
+    def _faces(self, boxes: list[FaceBox], probabilities: np.ndarray, ids: list[int | None]) -> list[Face]:
+        faces = []
+        for box, probs, face_id in zip(boxes, probabilities, ids):
+            best = int(np.argmax(probs))
+            faces.append(Face((box.x1, box.y1, box.x2, box.y2), round(box.score, 4), self.labels[best],
+                              float(probs[best]), {n: float(p) for n, p in zip(self.labels, probs)}, face_id))
+        return faces
+
+    def predict(self, image: np.ndarray | str | Path) -> list[Face]:
+        """All faces of one image (a BGR array or a path); an empty list when there is none."""
+        if not isinstance(image, np.ndarray):
+            image = read_image(image)
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        boxes = self.detect(image)
+        if not boxes:
+            return []
+        probabilities = self.classify(self.faces_tensor(image, boxes))
+        return self._faces(boxes, probabilities, [None] * len(boxes))
+
+    def stream(self, source: str | int, smoothing: str = "ema", alpha: float = 0.5, window: int = 5,
+               max_frames: int | None = None) -> Iterator[FrameResult]:
+        """Results frame by frame for any source; videos and webcams get face ids and smoothed probabilities."""
+        tracker: FaceTracker | None = None
+        current_source = None
+        for frame in iter_frames(source, max_frames):
+            if frame.source != current_source or frame.index == 0:
+                tracker = FaceTracker(smoothing, alpha, window)
+                current_source = frame.source
+            yield self._frame_result(frame, tracker, video=frame.time > 0 or frame.index > 0 or _is_stream(source))
+
+    def _frame_result(self, frame: Frame, tracker: FaceTracker | None, video: bool) -> FrameResult:
+        boxes = self.detect(frame.image)
+        if not boxes:
+            return FrameResult(frame.source, frame.index, frame.time, [], frame.image)
+        probabilities = self.classify(self.faces_tensor(frame.image, boxes))
+        ids: list[int | None] = [None] * len(boxes)
+        if video and tracker is not None:
+            tracked = tracker.update(boxes, probabilities)
+            ids = [t for t, _ in tracked]
+            probabilities = np.stack([p for _, p in tracked])
+        return FrameResult(frame.source, frame.index, frame.time, self._faces(boxes, probabilities, ids), frame.image)
+
+
+def _is_stream(source: str | int) -> bool:
+    from vitfer.inference.sources import source_kind
+
+    try:
+        return source_kind(source) in ("video", "webcam")
+    except SourceError:
+        return False
+
+
+class FPSMeter:
+    """Frames per second over a sliding window."""
+
+    def __init__(self, window: int = 30) -> None:
+        self.times: list[float] = []
+        self.window = window
+
+    def tick(self) -> float:
+        self.times = (self.times + [time.perf_counter()])[-self.window:]
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])

@@ -1,0 +1,116 @@
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vitfer.inference.backends import OnnxBackend, TorchBackend
+from vitfer.inference.export import export_onnx
+from vitfer.inference.predictor import Predictor
+from vitfer.inference.run import run_prediction
+from vitfer.inference.sources import SourceError, iter_frames
+from vitfer.inference.tracking import FaceTracker
+from vitfer.faces.detectors import FaceBox
+from vitfer.labels import EMOTIONS_7
+from vitfer.models.checkpoint import load_model
+
+
+@pytest.fixture
+def astronaut_video(tmp_path, astronaut):
+    image = cv2.imread(str(astronaut))
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (512, 512))
+    for shift in range(12):
+        moved = cv2.warpAffine(image, np.float32([[1, 0, 2 * shift], [0, 1, 0]]), (512, 512),
+                               borderMode=cv2.BORDER_REPLICATE)
+        writer.write(moved)
+    writer.release()
+    return path
+
+
+def test_predict_on_a_real_face(tiny_checkpoint, astronaut):
+    faces = Predictor(tiny_checkpoint).predict(astronaut)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.label in EMOTIONS_7 and face.label == max(face.probabilities, key=face.probabilities.get)
+    assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_no_faces_is_an_empty_result(tiny_checkpoint):
+    assert Predictor(tiny_checkpoint).predict(np.full((200, 200, 3), 128, np.uint8)) == []
+
+
+def test_no_detect_classifies_whole_image_like_training(tiny_checkpoint):
+    predictor = Predictor(tiny_checkpoint, detector="none")
+    face = np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8)
+    result = predictor.predict(face)
+    assert len(result) == 1 and result[0].box == (0, 0, 48, 48)
+    loaded = load_model(tiny_checkpoint)
+    with torch.no_grad():
+        direct = loaded.model(loaded.preprocess(torch.from_numpy(face)[None, None])).softmax(-1)[0]
+    assert np.allclose([result[0].probabilities[n] for n in EMOTIONS_7], direct.numpy(), atol=1e-5)
+
+
+def test_corrupt_and_missing_images_are_named(tiny_checkpoint, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8garbage")
+    predictor = Predictor(tiny_checkpoint)
+    with pytest.raises(SourceError, match="broken.jpg"):
+        predictor.predict(bad)
+    with pytest.raises(SourceError, match="missing.png"):
+        predictor.predict(tmp_path / "missing.png")
+
+
+def test_unreadable_video_and_missing_webcam(tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="clip.mp4"):
+        list(iter_frames(str(bad)))
+    with pytest.raises(SourceError, match="webcam 9"):
+        list(iter_frames("9"))
+
+
+def test_video_read_to_end_one_row_per_frame_per_face(tiny_checkpoint, astronaut_video, tmp_path):
+    save = tmp_path / "faces.csv"
+    summary = run_prediction(str(astronaut_video), model=tiny_checkpoint, out_dir=tmp_path / "out", save=save,
+                             min_face=64, echo=lambda s: None)
+    rows = list(csv.DictReader(open(save)))
+    assert summary.startswith("12 frame(s), 12 face(s)")
+    assert [int(r["frame"]) for r in rows] == list(range(12))
+    assert {r["face_id"] for r in rows} == {"0"}  # tracked as one face
+    assert float(rows[-1]["time"]) == pytest.approx(1.1, abs=1e-3)
+    assert (tmp_path / "out" / "clip_annotated.mp4").stat().st_size > 0
+
+
+def test_json_schema_for_images(tiny_checkpoint, astronaut, tmp_path):
+    save = tmp_path / "faces.json"
+    run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=tmp_path, save=save, echo=lambda s: None)
+    rows = json.loads(save.read_text())
+    assert len(rows) == 1
+    expected = {"source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
+                "confidence"} | {f"p_{n}" for n in EMOTIONS_7}
+    assert set(rows[0]) == expected
+    assert (tmp_path / "astronaut_annotated.jpg").is_file()
+
+
+def test_tracker_keeps_ids_and_smooths():
+    tracker = FaceTracker("ema", alpha=0.5)
+    a, b = FaceBox(0, 0, 10, 10), FaceBox(50, 50, 60, 60)
+    first = tracker.update([a, b], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    second = tracker.update([FaceBox(52, 51, 62, 61), FaceBox(1, 0, 11, 10)], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert [i for i, _ in first] == [0, 1] and [i for i, _ in second] == [1, 0]
+    assert np.allclose(second[0][1], [0.5, 0.5]) and np.allclose(second[1][1], [0.5, 0.5])
+
+
+def test_onnx_export_matches_torch(tiny_checkpoint, tmp_path):
+    path = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx")
+    onnx_backend = OnnxBackend(path)
+    torch_backend = TorchBackend(load_model(tiny_checkpoint))
+    faces = torch.randint(0, 255, (5, 1, 48, 48), dtype=torch.uint8)
+    assert onnx_backend.labels == EMOTIONS_7
+    assert np.allclose(onnx_backend.probabilities(faces), torch_backend.probabilities(faces), atol=1e-4)
+    quantized = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx", quantize=True)
+    q = OnnxBackend(quantized).probabilities(faces)
+    assert q.shape == (5, 7) and np.allclose(q.sum(axis=1), 1, atol=1e-5)
