@@ -109,8 +109,18 @@ def _fill(cls: type, values: dict[str, Any], where: str) -> Any:
         elif isinstance(value, list) and key in ("scale",):
             kwargs[key] = tuple(value)
         else:
-            kwargs[key] = value
+            kwargs[key] = _coerce(value, str(known[key].type), f"{where}{key}")
     return cls(**kwargs)
+
+
+def _coerce(value: Any, annotation: str, where: str) -> Any:
+    """Accept numbers that YAML left as strings (PyYAML reads '3e-4' as text) for float fields."""
+    if isinstance(value, str) and "float" in annotation and "str" not in annotation:
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"config key {where} needs a number, got {value!r}") from None
+    return value
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:

@@ -46,6 +46,8 @@ def apply_freeze(model: nn.Module, mode: str) -> None:
         if count > len(blocks):
             raise ValueError(f"freeze mode {mode!r}: the model has only {len(blocks)} blocks")
         set_trainable(embed + blocks[:count], False)
+        for parameter in model.backbone.parameters(recurse=False):  # position embedding, [CLS] token
+            parameter.requires_grad = False
         return
     raise ValueError(f"unknown freeze mode {mode!r}; use none, full, head or blocks:N")
 

@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch import nn
+
+from vitfer.models.factory import ModelError, available_models, build_model
+from vitfer.models.freeze import gradual_unfreeze_mode
+from vitfer.models.tflite_import import WeightImportError
+from tests.conftest import SHARED
+
+
+def trainable(model: nn.Module) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("name,size", [("hybrid_vit_tiny", 64), ("cnn3", 48), ("resnet18", 48), ("vgg16", 48),
+                                       ("mobilenetv2", 48), ("vit_tiny_patch16_224", 112),
+                                       ("deit_tiny_patch16_224", 64)])
+def test_every_family_builds_and_runs(name, size):
+    model = build_model(name, 7, img_size=size).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, size, size))
+    assert out.shape == (2, 7)
+
+
+def test_vit_position_embedding_follows_img_size():
+    model = build_model("vit_tiny_patch16_224", 8, img_size=112)
+    assert model.backbone.pos_embed.shape[1] == 1 + (112 // 16) ** 2
+
+
+def test_mlp_head_shape():
+    head = build_model("cnn3", 7, head="mlp", head_dropout=0.2).head
+    layers = [type(m) for m in head]
+    assert layers == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert head[1].out_features == 256 and head[4].out_features == 7 and head[0].p == 0.2
+
+
+def test_freeze_modes():
+    head_only = build_model("vit_tiny_patch16_224", 7, img_size=64, freeze="head")
+    assert trainable(head_only) == {"head.weight", "head.bias"}
+    partial = build_model("vit_tiny_patch16_224", 7, img_size=64, freeze="blocks:4")
+    names = trainable(partial)
+    assert not any(n.startswith(("backbone.patch_embed", "backbone.blocks.3.", "backbone.pos_embed")) for n in names)
+    assert any(n.startswith("backbone.blocks.4.") for n in names) and "head.weight" in names
+    full = build_model("vit_tiny_patch16_224", 7, img_size=64, freeze="full")
+    assert trainable(full) == {n for n, _ in full.named_parameters()}
+    with pytest.raises(ValueError, match="only 12 blocks"):
+        build_model("vit_tiny_patch16_224", 7, img_size=64, freeze="blocks:13")
+    with pytest.raises(ValueError, match="unknown freeze"):
+        build_model("cnn3", 7, freeze="some")
+
+
+def test_gradual_unfreezing_schedule():
+    modes = [gradual_unfreeze_mode(epoch, total_blocks=3, every=2) for epoch in range(9)]
+    assert modes == ["head", "head", "blocks:2", "blocks:2", "blocks:1", "blocks:1", "none", "none", "none"]
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(ModelError, match="vit_tiny_patch16_224"):
+        build_model("vit_tiny_patch16_22")
+    assert "hybrid_vit_tiny" in available_models() and "deit_small_patch16_224" in available_models()
+
+
+def test_offline_weights_from_a_saved_checkpoint(tmp_path, tiny_checkpoint):
+    model = build_model("cnn3", 7, pretrained=tiny_checkpoint)
+    saved = torch.load(tiny_checkpoint, weights_only=False)["state_dict"]
+    assert torch.equal(model.state_dict()["backbone.features.0.weight"], saved["backbone.features.0.weight"])
+    bare = tmp_path / "backbone.pth"
+    torch.save(build_model("cnn3", 7).backbone.state_dict(), bare)
+    assert torch.equal(build_model("cnn3", 7, pretrained=bare).backbone.features[0].weight,
+                       torch.load(bare)["features.0.weight"])
+
+
+def test_weights_that_cannot_be_had_are_errors(tmp_path):
+    with pytest.raises(WeightImportError, match="not found"):
+        build_model("cnn3", 7, pretrained=tmp_path / "nope.pt")
+    with pytest.raises(WeightImportError, match="no weights to download"):
+        build_model("cnn3", 7, pretrained=True)
+    other = tmp_path / "other.pt"
+    torch.save(build_model("resnet18", 7).state_dict(), other)
+    with pytest.raises(WeightImportError, match="no tensor"):
+        build_model("cnn3", 7, pretrained=other)
+
+
+TFLITE = SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
+
+
+@pytest.mark.skipif(not TFLITE.is_file(), reason="../shared/weights is absent: no MobileNetV2 .tflite")
+def test_tflite_mobilenet_recognises_a_real_photo():
+    skimage_data = pytest.importorskip("skimage.data")
+    import cv2
+
+    from vitfer.models.tflite_import import mobilenetv2_from_tflite
+
+    labels = (SHARED / "weights" / "imagenet_labels.txt").read_text().splitlines()[1:]
+    model = mobilenetv2_from_tflite(TFLITE).eval()
+    image = cv2.resize(skimage_data.coffee(), (224, 224))
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        top = model(x).argmax().item()
+    assert labels[top] == "espresso"
+    hybrid = build_model("hybrid_vit_tiny", 7, pretrained=TFLITE)
+    assert torch.equal(hybrid.backbone.stem[0].weight, model.conv_stem.weight)

@@ -1,0 +1,139 @@
+import math
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vitfer.config import ConfigError, TrainSection, config_from_dict, load_config
+from vitfer.models.checkpoint import CheckpointError, load_model
+from vitfer.training.losses import FERLoss
+from vitfer.training.module import build_scheduler
+from vitfer.training.run import train
+from vitfer.training.sam import SAM
+
+
+def tiny_config(tmp_path, data_path, **sections):
+    values = {"name": "t", "runs_dir": str(tmp_path / "runs"), "seed": 1,
+              "data": {"path": str(data_path), "cache_dir": None},
+              "model": {"name": "cnn3", "img_size": 24},
+              "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "threads": 1}}
+    for key, value in sections.items():
+        values.setdefault(key, {}).update(value) if isinstance(value, dict) else values.update({key: value})
+    return config_from_dict(values)
+
+
+def test_losses_against_torch():
+    torch.manual_seed(0)
+    logits, target = torch.randn(16, 7), torch.randint(0, 7, (16,))
+    weight = torch.rand(7) + 0.5
+    assert torch.allclose(FERLoss(7)(logits, target), F.cross_entropy(logits, target))
+    assert torch.allclose(FERLoss(7, weight=weight)(logits, target), F.cross_entropy(logits, target, weight=weight))
+    assert torch.allclose(FERLoss(7, label_smoothing=0.1)(logits, target),
+                          F.cross_entropy(logits, target, label_smoothing=0.1))
+    assert torch.allclose(FERLoss(7, "focal", gamma=0.0)(logits, target), F.cross_entropy(logits, target))
+    p = logits.softmax(-1)[torch.arange(16), target]
+    expected = (-(1 - p) ** 2 * p.log()).mean()
+    assert torch.allclose(FERLoss(7, "focal", gamma=2.0)(logits, target), expected)
+    soft = F.one_hot(target, 7).float()
+    assert torch.allclose(FERLoss(7)(logits, soft), F.cross_entropy(logits, target))
+    with pytest.raises(ValueError, match="unknown loss"):
+        FERLoss(7, "hinge")
+
+
+def test_sam_step_lowers_a_quadratic():
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
+    optimizer = SAM([w], torch.optim.SGD, rho=0.05, lr=0.1)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    before = (w ** 2).sum().item()
+    for _ in range(5):
+        closure()
+        optimizer.step(closure)
+    assert (w ** 2).sum().item() < before * 0.5
+
+
+@pytest.mark.parametrize("kind,expected", [("cosine", [0.5, 1.0, 0.75, 0.25]), ("step", [0.5, 1.0, 0.1, 0.1]),
+                                           ("none", [0.5, 1.0, 1.0, 1.0])])
+def test_schedulers_with_warmup(kind, expected):
+    cfg = TrainSection(lr=1.0, min_lr=0.0, epochs=4, warmup_epochs=1, scheduler=kind, step_size=2, step_gamma=0.1)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=2)
+    seen = []
+    for _ in range(8):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen[::2] == pytest.approx(expected, abs=1e-6)
+
+
+def test_plateau_scheduler_halves_lr():
+    cfg = TrainSection(lr=1.0, scheduler="plateau", plateau_patience=1, plateau_factor=0.5)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, cfg, 10)
+    for metric in (0.5, 0.5, 0.5):
+        scheduler.step(metric)
+    assert optimizer.param_groups[0]["lr"] == 0.5
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="'epoch'.*epochs"):
+        config_from_dict({"train": {"epoch": 3}})
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    cfg = load_config(None, ["train.lr=3e-4", "augment.scale=[0.8, 1.2]"])
+    assert cfg.train.lr == 3e-4 and cfg.augment.scale == (0.8, 1.2)
+
+
+def test_every_recipe_in_configs_loads():
+    from pathlib import Path
+
+    recipes = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert len(recipes) >= 5
+    for recipe in recipes:
+        load_config(recipe)
+
+
+@pytest.mark.parametrize("train_options,other", [
+    ({"optimizer": "adamw", "loss": "focal", "scheduler": "cosine", "warmup_epochs": 1, "ema_decay": 0.9}, {}),
+    ({"optimizer": "sgd", "lr": 0.01, "sam": True, "scheduler": "step", "step_size": 1, "label_smoothing": 0.1},
+     {"data": {"balance": "weights"}}),
+    ({"scheduler": "plateau", "early_stop_patience": 1, "layer_decay": 0.7},
+     {"augment": {"mixup": 0.2, "cutmix": 0.2}, "data": {"balance": "oversample"}}),
+])
+def test_training_writes_a_complete_run(tmp_path, fer_folder, train_options, other):
+    cfg = tiny_config(tmp_path, fer_folder, train=train_options, **other)
+    run = train(cfg, progress=False)
+    for name in ("config.yaml", "metrics.csv", "curves.png", "model.pt", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt", "best_metrics.json"):
+        assert (run / name).is_file(), name
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert metrics["val_acc"].notna().sum() >= 1 and metrics["train_loss"].notna().all() is not None
+    loaded = load_model(run / "model.pt")
+    assert loaded.labels[0] == "angry" and loaded.preprocess.img_size == 24
+    again = load_model(run / "checkpoints" / "last.ckpt")
+    assert again.name == "cnn3"
+
+
+def test_resume_continues_and_refuses_another_model(tmp_path, fer_folder):
+    first = train(tiny_config(tmp_path, fer_folder, train={"epochs": 1}), progress=False)
+    last = first / "checkpoints" / "last.ckpt"
+    resumed = train(tiny_config(tmp_path, fer_folder, name="t2", train={"epochs": 2}), resume=last, progress=False)
+    epochs = pd.read_csv(resumed / "metrics.csv")["epoch"].dropna().unique().tolist()
+    assert epochs == [1]
+    with pytest.raises(CheckpointError, match="name='cnn3'"):
+        train(tiny_config(tmp_path, fer_folder, name="t3", model={"name": "resnet18"}), resume=last, progress=False)
+
+
+def test_training_learns_the_synthetic_task(tmp_path, fer_folder):
+    cfg = tiny_config(tmp_path, fer_folder, train={"epochs": 12, "lr": 3e-3, "batch_size": 6},
+                      augment={"rotation": 0, "translate": 0, "scale": [1.0, 1.0], "hflip": 0})
+    run = train(cfg, progress=False)
+    best = pd.read_csv(run / "metrics.csv")["val_acc"].max()
+    assert best > 3 / 7, f"validation accuracy {best:.2f} is no better than chance"
+    assert not math.isnan(best)
