@@ -89,10 +89,14 @@ class FERModule(L.LightningModule):
             loss = self._loss(x, y)
             optimizer.zero_grad()
             self.manual_backward(loss)
-            optimizer.optimizer.first_step()
-            optimizer.zero_grad()
-            self.manual_backward(self._loss(x, y))
-            optimizer.optimizer.second_step()
+
+            def perturbed_closure() -> torch.Tensor:  # loss and gradients at SAM's perturbed weights
+                optimizer.zero_grad()
+                perturbed = self._loss(x, y)
+                self.manual_backward(perturbed)
+                return perturbed
+
+            optimizer.step(closure=perturbed_closure)  # through Lightning, so global_step advances
             optimizer.zero_grad()
             scheduler = self.lr_schedulers()
             if scheduler is not None and self.cfg.scheduler != "plateau":
