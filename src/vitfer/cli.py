@@ -34,7 +34,9 @@ def user_errors():
         from vitfer.faces.detectors import DetectorError
         from vitfer.inference.sources import SourceError
 
-        extra = [DetectorError, SourceError]
+        from vitfer.explain.maps import ExplainError
+
+        extra = [DetectorError, SourceError, ExplainError]
     except ImportError:
         pass
     return (ConfigError, DataError, UnknownLabelError, CheckpointError, ModelError, WeightImportError,
@@ -206,6 +208,70 @@ def export_cmd(
     typer.echo(f"wrote {written}")
     if quantize:
         typer.echo(f"wrote {run_guarded(export_onnx, checkpoint, target, quantize=True)}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file or 'default'")],
+    data: Annotated[str, typer.Option(help="data set to test on (FER2013 folder/CSV or class folders)")],
+    split: Annotated[str, typer.Option(help="test | val | train | all")] = "test",
+    tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
+    out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>)")] = None,
+    on_error: Annotated[str, typer.Option(help="raise | skip unreadable images")] = "raise",
+) -> None:
+    """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
+    from vitfer.evaluation.evaluate import evaluate
+
+    results = run_guarded(evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error)
+    for key, value in results.items():
+        if isinstance(value, dict) and "accuracy" in value:
+            typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f}  macro-F1 {value['macro']['f1']:.4f}  "
+                       f"top-2 {value['top2_accuracy']:.4f}  ECE {value['calibration']['ece']:.4f}  "
+                       f"({value['samples']} faces)")
+    if results["labels_dropped_from_data"]:
+        typer.echo(f"left out (labels the model does not know): {results['labels_dropped_from_data']}")
+    typer.echo(f"report: {Path(results['out_dir']) / 'report.md'}")
+
+
+@app.command("explain")
+def explain_cmd(
+    checkpoint: Annotated[str, typer.Argument(help="checkpoint, run folder, or 'default'")],
+    source: Annotated[Optional[str], typer.Argument(help="image, folder or glob (omit with --data)")] = None,
+    method: Annotated[str, typer.Option(help="rollout (ViTs) | gradcam (CNNs and ViTs)")] = "rollout",
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/explain"),
+    no_detect: Annotated[bool, typer.Option("--no-detect", help="images are already face crops")] = False,
+    data: Annotated[Optional[str], typer.Option(help="data set for per-class mean maps")] = None,
+    split: Annotated[str, typer.Option(help="split for per-class mean maps")] = "val",
+    per_class: Annotated[int, typer.Option(help="faces per class for the mean maps")] = 64,
+) -> None:
+    """Overlays of where the model looks, per face; or per-class mean maps over a data split (--data)."""
+    from vitfer.explain.run import class_mean_maps, explain_images
+
+    model = None if checkpoint == "default" else checkpoint
+    if data is not None:
+        path = run_guarded(class_mean_maps, checkpoint, data, split, out / f"class_maps_{method}.png",
+                           method=method, per_class=per_class)
+        typer.echo(f"wrote {path}")
+        return
+    if source is None:
+        fail("give an image, folder or glob to explain, or --data PATH for per-class maps")
+    rows = run_guarded(explain_images, model, source, out, method=method, detector="none" if no_detect else "haar")
+    for row in rows:
+        typer.echo(f"{row['image']}: " + (row["note"] if row.get("faces") == 0 else
+                                          f"face {row['face']} {row['label']} {row['confidence']:.0%} -> {row['overlay']}"))
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="run folders (evaluated with `vitfer evaluate`)")],
+    split: Annotated[str, typer.Option(help="which evaluation to tabulate")] = "test",
+    out: Annotated[Path, typer.Option(help="folder for comparison.md and comparison.png")] = Path("runs/compare"),
+) -> None:
+    """One Markdown table over models (params, FLOPs, accuracy, F1, best/worst class, time/epoch) + bar chart."""
+    from vitfer.evaluation.compare import compare_runs
+
+    run_guarded(compare_runs, runs, out, split=split)
+    typer.echo((out / "comparison.md").read_text())
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""``vitfer compare RUN ...``: one table over models, like the results table of a paper, plus a bar chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vitfer.evaluation.evaluate import resolve_checkpoint
+from vitfer.evaluation.plots import plot_comparison_bars
+from vitfer.models.checkpoint import CheckpointError, count_parameters, load_model
+
+
+def forward_gflops(model: torch.nn.Module, channels: int, size: int) -> float:
+    """Forward GFLOPs of one image (multiply-add = 2 FLOPs), counted by torch's FlopCounterMode."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, channels, size, size))
+    return counter.get_total_flops() / 1e9
+
+
+def find_evaluation(run: Path, split: str) -> dict | None:
+    """The newest ``eval-*-<split>/metrics.json`` written by ``vitfer evaluate`` in a run folder."""
+    found = sorted(run.glob(f"eval-*-{split}/metrics.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(found[-1].read_text()) if found else None
+
+
+def run_row(run: str | Path, split: str = "test") -> dict:
+    """One line of the comparison table for a run folder (or a checkpoint file)."""
+    run = Path(run)
+    checkpoint = resolve_checkpoint(run)
+    folder = run if run.is_dir() else checkpoint.parent
+    loaded = load_model(checkpoint)
+    row = {"run": folder.name, "model": loaded.name,
+           "params (M)": count_parameters(loaded.model) / 1e6,
+           "GFLOPs": forward_gflops(loaded.model, loaded.preprocess.in_channels, loaded.preprocess.img_size),
+           "input": f"{loaded.preprocess.img_size}px"}
+    evaluation = find_evaluation(folder, split)
+    if evaluation is not None:
+        plain = evaluation["plain"]
+        row.update({"accuracy": plain["accuracy"], "macro-F1": plain["macro"]["f1"],
+                    "weighted-F1": plain["weighted"]["f1"],
+                    "best class": f"{plain['best_class']} ({plain['per_class'][plain['best_class']]['f1']:.2f})",
+                    "worst class": f"{plain['worst_class']} ({plain['per_class'][plain['worst_class']]['f1']:.2f})"})
+        for key, value in evaluation.items():
+            if key.startswith("tta_"):
+                row[f"accuracy {key}"] = value["accuracy"]
+    metrics_csv = folder / "metrics.csv"
+    if metrics_csv.is_file():
+        table = pd.read_csv(metrics_csv)
+        if "epoch_seconds" in table:
+            row["s/epoch"] = float(table["epoch_seconds"].dropna().mean())
+            row["epochs"] = int(table["epoch_seconds"].notna().sum())
+    return row
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A pipe table; floats to 4 significant digits, missing cells empty."""
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def compare_runs(runs: list[str | Path], out_dir: str | Path, split: str = "test") -> pd.DataFrame:
+    """Write comparison.md (a Markdown table) and comparison.png (bars) for the given runs."""
+    if not runs:
+        raise CheckpointError("give at least one run folder or checkpoint to compare")
+    table = pd.DataFrame([run_row(run, split) for run in runs])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    note = (f"Figures on the `{split}` split from each run's `vitfer evaluate` output; "
+            "an empty cell means that run has not been evaluated on it.\n\n")
+    (out_dir / "comparison.md").write_text(note + markdown_table(table) + "\n")
+    scored = table.dropna(subset=["accuracy"]) if "accuracy" in table else table.iloc[0:0]
+    if not scored.empty:
+        plot_comparison_bars(scored["run"].tolist(), {k: scored[k].tolist() for k in ("accuracy", "macro-F1",
+                                                                                       "weighted-F1")},
+                             out_dir / "comparison.png")
+    return table

@@ -1,0 +1,203 @@
+"""``evaluate(checkpoint, data, split)``: metrics, plots and a readable report for one model on one split."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vitfer.data.cache import build_cache
+from vitfer.data.readers import DataError, OnError, read_dataset
+from vitfer.labels import EMOTIONS_8
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model
+from vitfer.evaluation.metrics import classification_metrics
+from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
+
+TTA_MODES = ("none", "flip", "crops")
+SPLIT_NAMES = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """'default' is the bundled model; a run folder means its exported ``model.pt``; a file is used as it is."""
+    if str(path) == "default":
+        from vitfer.inference.backends import resolve_model_path
+
+        return resolve_model_path(None)
+    path = Path(path).expanduser()
+    if path.is_dir():
+        for candidate in (path / "model.pt", path / "checkpoints" / "best.ckpt"):
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{path} is a folder without model.pt or checkpoints/best.ckpt")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+@dataclass
+class EvalData:
+    """The faces of one split, with labels as indices into ``labels`` (the classes model and data share)."""
+
+    images: torch.Tensor
+    targets: np.ndarray
+    labels: tuple[str, ...]
+    model_columns: list[int]  # which model outputs ``labels`` are
+    items: np.ndarray
+    dropped: dict[str, int]  # data labels the model does not know -> how many faces were left out
+
+
+def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], size: int = 48,
+                   channels: int = 1, kind: str = "auto", on_error: OnError = "raise", seed: int = 0) -> EvalData:
+    """Read one split of a data set and line its labels up with the model's."""
+    if split not in SPLIT_NAMES:
+        raise DataError(f"unknown split {split!r}; use test, val, train or all")
+    manifest = read_dataset(data, kind=kind, on_error=on_error, seed=seed)
+    wanted = SPLIT_NAMES[split]
+    if wanted != "all":
+        present = sorted(set(manifest["split"]))
+        manifest = manifest[manifest["split"] == wanted]
+        if manifest.empty:
+            raise DataError(f"{data} has no faces in split {split!r} (it has: {', '.join(present)})")
+    data_labels = set(manifest["label"])
+    shared = tuple(name for name in model_labels if name in data_labels)
+    if len(shared) < 2:
+        raise CheckpointError(f"the model's labels {list(model_labels)} and the data set's {sorted(data_labels)} "
+                              "share fewer than two classes; this checkpoint cannot be evaluated on this data")
+    dropped = {name: int((manifest["label"] == name).sum()) for name in sorted(data_labels - set(shared))}
+    manifest = manifest[manifest["label"].isin(shared)]
+    cache = build_cache(manifest, size=size, channels=channels, num_classes=8, on_error=on_error)
+    names = [EMOTIONS_8[i] for i in cache.labels.tolist()]
+    return EvalData(cache.images, np.array([shared.index(n) for n in names]), shared,
+                    [model_labels.index(n) for n in shared], cache.items, dropped)
+
+
+def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """Float faces -> the views averaged by test-time augmentation (flip: 2 views; crops: 5 crops x flip)."""
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown TTA mode {mode!r}; use {', '.join(TTA_MODES)}")
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x.flip(-1)]
+    side = x.shape[-1]
+    crop = int(round(side * 0.9))
+    corners = [((side - crop) // 2, (side - crop) // 2), (0, 0), (0, side - crop), (side - crop, 0),
+               (side - crop, side - crop)]
+    views = []
+    for top, left in corners:
+        view = F.interpolate(x[..., top:top + crop, left:left + crop], size=(side, side), mode="bilinear",
+                             align_corners=False)
+        views += [view, view.flip(-1)]
+    return views
+
+
+@torch.no_grad()
+def predict_probabilities(loaded: LoadedModel, images: torch.Tensor, tta: str = "none",
+                          batch_size: int = 256) -> np.ndarray:
+    """uint8 faces -> softmax probabilities (N x model classes), averaged over the TTA views."""
+    loaded.model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = loaded.preprocess.to_float(images[start:start + batch_size])
+        probs = [loaded.model(loaded.preprocess.finish(view)).softmax(-1) for view in tta_views(x, tta)]
+        out.append(torch.stack(probs).mean(0))
+    return torch.cat(out).numpy()
+
+
+def restrict(probabilities: np.ndarray, columns: list[int]) -> np.ndarray:
+    """Keep the model outputs of the shared classes and renormalise (e.g. contempt dropped for 7 classes)."""
+    kept = probabilities[:, columns]
+    return kept / np.clip(kept.sum(axis=1, keepdims=True), 1e-12, None)
+
+
+def eval_size(loaded: LoadedModel) -> tuple[int, int]:
+    """Decode size and channels as at training time (from the stored config), else the model's input."""
+    data = (loaded.meta.get("config") or {}).get("data", {})
+    channels = data.get("channels") or (1 if loaded.preprocess.grayscale else 3)
+    return int(data.get("size") or loaded.preprocess.img_size), int(channels)
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, split: str = "test", tta: str = "none",
+             out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
+             on_error: OnError = "raise", grid_size: int = 32) -> dict:
+    """Evaluate a checkpoint on one split; writes metrics.json, report.md and figures to ``out_dir``."""
+    path = resolve_checkpoint(checkpoint)
+    loaded = load_model(path)
+    size, channels = eval_size(loaded)
+    eval_data = load_eval_data(data, split, loaded.labels, size, channels, kind, on_error)
+    if out_dir is None:
+        base = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        out_dir = base / f"eval-{Path(data).stem}-{split}"
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    results: dict = {"checkpoint": str(path), "model": loaded.name, "data": str(data), "split": split,
+                     "labels_dropped_from_data": eval_data.dropped}
+    modes = ["none"] if tta == "none" else ["none", tta]
+    for mode in modes:
+        start = time.perf_counter()
+        probs = restrict(predict_probabilities(loaded, eval_data.images, mode, batch_size), eval_data.model_columns)
+        metrics = classification_metrics(eval_data.targets, probs, eval_data.labels)
+        metrics["images_per_second"] = len(probs) / (time.perf_counter() - start)
+        results["plain" if mode == "none" else f"tta_{mode}"] = metrics
+        if mode == "none":
+            plain_probs = probs
+    main = results["plain"]
+    plot_confusion(main["confusion"], main["labels"], out_dir / "confusion.png", title=f"{loaded.name} {split}")
+    plot_reliability(main["calibration"], out_dir / "reliability.png")
+    write_prediction_grids(eval_data, plain_probs, out_dir, grid_size)
+    (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    (out_dir / "report.md").write_text(markdown_report(results))
+    results["out_dir"] = str(out_dir)
+    return results
+
+
+def write_prediction_grids(eval_data: EvalData, probs: np.ndarray, out_dir: Path, grid_size: int) -> None:
+    """A random sample of predictions, and the most confident mistakes of each true class."""
+    labels = eval_data.labels
+    predicted = probs.argmax(1)
+    confidence = probs.max(1)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(probs), size=min(grid_size, len(probs)), replace=False)
+    plot_prediction_grid(eval_data.images[sample].numpy(), [labels[i] for i in eval_data.targets[sample]],
+                         [labels[i] for i in predicted[sample]], confidence[sample].tolist(),
+                         out_dir / "samples.png", title="random sample (red = wrong)")
+    picked = []
+    for cls in range(len(labels)):
+        wrong = np.flatnonzero((eval_data.targets == cls) & (predicted != cls))
+        picked += wrong[np.argsort(-confidence[wrong])][:4].tolist()
+    picked = np.array(picked, dtype=int)
+    plot_prediction_grid(eval_data.images[picked].numpy(), [labels[i] for i in eval_data.targets[picked]],
+                         [labels[i] for i in predicted[picked]], confidence[picked].tolist(),
+                         out_dir / "mistakes.png", title="most confident mistakes per true class")
+
+
+def markdown_report(results: dict) -> str:
+    """The evaluation as a Markdown page a person can read."""
+    main = results["plain"]
+    lines = [f"# Evaluation of `{results['model']}` on {results['data']} ({results['split']})", "",
+             f"- checkpoint: `{results['checkpoint']}`", f"- faces: {main['samples']}"]
+    if results["labels_dropped_from_data"]:
+        lines.append(f"- left out (labels the model does not know): {results['labels_dropped_from_data']}")
+    lines += ["", "| setting | accuracy | top-2 | macro-F1 | weighted-F1 | ECE | img/s |",
+              "|---|---|---|---|---|---|---|"]
+    for key, value in results.items():
+        if isinstance(value, dict) and "accuracy" in value:
+            lines.append(f"| {key} | {value['accuracy']:.4f} | {value['top2_accuracy']:.4f} | "
+                         f"{value['macro']['f1']:.4f} | {value['weighted']['f1']:.4f} | "
+                         f"{value['calibration']['ece']:.4f} | {value['images_per_second']:.0f} |")
+    lines += ["", "| class | precision | recall | F1 | support | one-vs-rest accuracy |", "|---|---|---|---|---|---|"]
+    for name, row in main["per_class"].items():
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+                     f"{row['support']} | {row['accuracy']:.3f} |")
+    for average in ("macro", "weighted"):
+        row = main[average]
+        lines.append(f"| *{average} avg* | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | | |")
+    lines += ["", "![confusion](confusion.png)", "", "![reliability](reliability.png)", "",
+              "![samples](samples.png)", "", "![mistakes](mistakes.png)", ""]
+    return "\n".join(lines)

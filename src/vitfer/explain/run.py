@@ -1,0 +1,84 @@
+"""``vitfer explain``: overlays for images or folders, and per-class mean maps over a data split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vitfer.evaluation.evaluate import eval_size, load_eval_data, resolve_checkpoint  # noqa: E402
+from vitfer.explain.maps import explain_batch, overlay  # noqa: E402
+from vitfer.inference.predictor import Predictor  # noqa: E402
+from vitfer.inference.sources import SourceError, image_paths, read_image  # noqa: E402
+from vitfer.models.checkpoint import load_model  # noqa: E402
+
+
+def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: str | Path, method: str = "rollout",
+                   detector: str = "haar", threshold: float = 0.5) -> list[dict]:
+    """One overlay per face of every image in ``source`` (a file, folder or glob); ``detector='none'`` treats
+    each image as one face crop. Images where no face is found are listed with ``faces: 0`` and no overlay."""
+    predictor = Predictor(checkpoint, detector=detector, threshold=threshold)
+    loaded = predictor.backend.loaded
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = image_paths(str(source))
+    if not paths:
+        raise SourceError(f"no images found at {source}")
+    rows = []
+    for path in paths:
+        image = read_image(path)
+        boxes = predictor.detect(image)
+        if not boxes:
+            rows.append({"image": str(path), "faces": 0, "note": "no face found; nothing explained"})
+            continue
+        faces = predictor.faces_tensor(image, boxes)
+        maps, probs = explain_batch(loaded, faces, method)
+        for index, (face, heat, p) in enumerate(zip(faces.numpy(), maps, probs)):
+            label = loaded.labels[int(p.argmax())]
+            picture = overlay(face.transpose(1, 2, 0), heat)
+            picture = cv2.resize(picture, (224, 224), interpolation=cv2.INTER_LINEAR)
+            cv2.putText(picture, f"{label} {p.max():.0%}", (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2)
+            target = out_dir / f"{path.stem}_face{index}_{method}.png"
+            cv2.imwrite(str(target), picture)
+            rows.append({"image": str(path), "face": index, "label": label, "confidence": float(p.max()),
+                         "overlay": str(target)})
+    (out_dir / "explanations.json").write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: str | Path, method: str = "rollout",
+                    per_class: int = 64, batch_size: int = 64) -> Path:
+    """Mean map and mean face of up to ``per_class`` faces of each true class: where the model looks per emotion."""
+    loaded = load_model(resolve_checkpoint(checkpoint))
+    size, channels = eval_size(loaded)
+    data_split = load_eval_data(data, split, loaded.labels, size, channels)
+    rng = np.random.default_rng(0)
+    fig, axes = plt.subplots(2, len(data_split.labels), figsize=(2 * len(data_split.labels), 4.4), squeeze=False)
+    for column, name in enumerate(data_split.labels):
+        members = np.flatnonzero(data_split.targets == column)
+        members = rng.permutation(members)[:per_class]
+        axes[0, column].set_title(f"{name} (n={len(members)})", fontsize=9)
+        for ax in axes[:, column]:
+            ax.axis("off")
+        if len(members) == 0:
+            continue
+        maps = np.concatenate([explain_batch(loaded, data_split.images[members[i:i + batch_size]], method)[0]
+                               for i in range(0, len(members), batch_size)])
+        mean_face = data_split.images[members].float().mean(0).numpy().transpose(1, 2, 0).astype(np.uint8)
+        axes[0, column].imshow(mean_face[..., 0] if mean_face.shape[-1] == 1 else mean_face, cmap="gray")
+        mean_map = maps.mean(0)
+        axes[1, column].imshow(cv2.cvtColor(overlay(mean_face, mean_map / max(mean_map.max(), 1e-12)),
+                                            cv2.COLOR_BGR2RGB))
+    fig.suptitle(f"{loaded.name}: mean {method} map per true class ({split})")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

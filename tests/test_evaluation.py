@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+from torchmetrics.functional.classification import multiclass_calibration_error
+from typer.testing import CliRunner
+
+from vitfer.cli import app
+from vitfer.data.readers import DataError
+from vitfer.data.transforms import Preprocess
+from vitfer.evaluation.compare import compare_runs
+from vitfer.evaluation.evaluate import evaluate, tta_views
+from vitfer.evaluation.metrics import classification_metrics
+from vitfer.labels import EMOTIONS_7, EMOTIONS_8
+from vitfer.models.checkpoint import CheckpointError, save_model
+from vitfer.models.factory import build_model
+
+
+@pytest.fixture
+def fixed_predictions():
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 7, 300)
+    logits = rng.normal(size=(300, 7))
+    logits[np.arange(300), y_true] += rng.uniform(0, 3, 300)  # better than chance, far from perfect
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return y_true, probs
+
+
+def test_metrics_match_scikit_learn(fixed_predictions):
+    y_true, probs = fixed_predictions
+    y_pred = probs.argmax(1)
+    m = classification_metrics(y_true, probs, EMOTIONS_7)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    for average in ("macro", "weighted"):
+        assert m[average]["f1"] == pytest.approx(f1_score(y_true, y_pred, average=average))
+        assert m[average]["precision"] == pytest.approx(precision_score(y_true, y_pred, average=average))
+        assert m[average]["recall"] == pytest.approx(recall_score(y_true, y_pred, average=average))
+    per_class_f1 = f1_score(y_true, y_pred, average=None)
+    assert [m["per_class"][n]["f1"] for n in EMOTIONS_7] == pytest.approx(per_class_f1.tolist())
+    assert [m["per_class"][n]["support"] for n in EMOTIONS_7] == np.bincount(y_true, minlength=7).tolist()
+    assert m["confusion"] == confusion_matrix(y_true, y_pred).tolist()
+    top2 = np.mean([t in np.argsort(-p)[:2] for t, p in zip(y_true, probs)])
+    assert m["top2_accuracy"] == pytest.approx(top2)
+    happy = EMOTIONS_7.index("happy")
+    assert m["per_class"]["happy"]["accuracy"] == pytest.approx(np.mean((y_true == happy) == (y_pred == happy)))
+    ece = multiclass_calibration_error(torch.from_numpy(probs).float(), torch.from_numpy(y_true), 7, n_bins=15)
+    assert m["calibration"]["ece"] == pytest.approx(ece.item(), abs=1e-5)
+    assert m["worst_class"] == EMOTIONS_7[int(np.argmin(per_class_f1))]
+    assert np.allclose(np.array(m["confusion_normalised"]).sum(1), 1.0, atol=1e-3)
+
+
+def test_tta_views():
+    x = torch.rand(2, 1, 20, 20)
+    flip = tta_views(x, "flip")
+    assert len(flip) == 2 and torch.equal(flip[1], x.flip(-1))
+    crops = tta_views(x, "crops")
+    assert len(crops) == 10 and all(v.shape == x.shape for v in crops)
+    with pytest.raises(ValueError, match="unknown TTA"):
+        tta_views(x, "rotate")
+
+
+def test_evaluate_writes_report(tmp_path, tiny_checkpoint, fer_folder):
+    results = evaluate(tiny_checkpoint, fer_folder, "test", tta="flip", out_dir=tmp_path / "ev")
+    assert results["plain"]["samples"] == 14  # 2 PrivateTest faces x 7 classes
+    assert "tta_flip" in results
+    for name in ("metrics.json", "report.md", "confusion.png", "reliability.png", "samples.png", "mistakes.png"):
+        assert (tmp_path / "ev" / name).stat().st_size > 0, name
+    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert saved["plain"]["accuracy"] == pytest.approx(results["plain"]["accuracy"])
+    assert "| happy |" in (tmp_path / "ev" / "report.md").read_text()
+    assert evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "v")["plain"]["samples"] == 14
+
+
+def save_tiny(tmp_path, labels, name="m.pt"):
+    torch.manual_seed(0)
+    model = build_model("cnn3", len(labels), img_size=48).eval()
+    return save_model(tmp_path / name, model, Preprocess(img_size=48, in_channels=3), tuple(labels))
+
+
+def test_eight_class_model_on_seven_class_data_drops_contempt(tmp_path, fer_folder, ck_folder):
+    eight = save_tiny(tmp_path, EMOTIONS_8)
+    results = evaluate(eight, fer_folder, "test", out_dir=tmp_path / "e8")
+    assert results["plain"]["labels"] == list(EMOTIONS_7)
+    seven = save_tiny(tmp_path, EMOTIONS_7, "seven.pt")
+    cross = evaluate(seven, ck_folder, "all", out_dir=tmp_path / "ck")
+    assert cross["labels_dropped_from_data"] == {"contempt": 10}
+    assert cross["plain"]["samples"] == 60
+
+
+def test_bad_evaluations_are_clear_errors(tmp_path, fer_folder):
+    odd = save_tiny(tmp_path, ("contempt", "happy"))
+    with pytest.raises(CheckpointError, match="share fewer than two classes"):
+        evaluate(odd, fer_folder, "test", out_dir=tmp_path / "x")
+    only_train = tmp_path / "only_train"
+    (only_train / "train").mkdir(parents=True)
+    for cls in ("happy", "sad"):
+        (fer_folder / "train" / cls).rename(only_train / "train" / cls)
+    seven = save_tiny(tmp_path, EMOTIONS_7, "seven.pt")
+    with pytest.raises(DataError, match="no faces in split 'test'"):
+        evaluate(seven, only_train, "test", out_dir=tmp_path / "y")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "missing.pt"), "--data", str(fer_folder)])
+    assert result.exit_code == 2 and "checkpoint not found" in result.output
+
+
+def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
+    runs = []
+    for name in ("a", "b"):
+        run = tmp_path / name
+        run.mkdir()
+        save_tiny(run, EMOTIONS_7, "model.pt")
+        (run / "metrics.csv").write_text("epoch,epoch_seconds\n0,10.0\n1,12.0\n")
+        evaluate(run, fer_folder, "test")
+        runs.append(run)
+    table = compare_runs(runs, tmp_path / "cmp")
+    assert list(table["run"]) == ["a", "b"]
+    assert table["s/epoch"].tolist() == [11.0, 11.0]
+    assert table["GFLOPs"].gt(0).all() and table["params (M)"].gt(0).all()
+    text = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| run | model |" in text and (tmp_path / "cmp" / "comparison.png").is_file()

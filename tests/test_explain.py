@@ -1,0 +1,67 @@
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vitfer.data.transforms import Preprocess
+from vitfer.explain.maps import ExplainError, explain_batch, rollout
+from vitfer.explain.run import class_mean_maps, explain_images
+from vitfer.labels import EMOTIONS_7
+from vitfer.models.checkpoint import LoadedModel, save_model
+from vitfer.models.factory import build_model
+
+
+def loaded(name, size, **kwargs):
+    torch.manual_seed(0)
+    model = build_model(name, 7, img_size=size, **kwargs).eval()
+    return LoadedModel(model, Preprocess(img_size=size, in_channels=3), EMOTIONS_7, {})
+
+
+def faces(n=3, size=32):
+    return torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8)
+
+
+def test_rollout_follows_attention_to_one_patch():
+    attention = torch.full((1, 2, 5, 5), 0.2)
+    attention[0, :, 0] = torch.tensor([0.1, 0.0, 0.0, 0.9, 0.0])  # [CLS] looks at patch 2 (row 1, col 0)
+    relevance = rollout([attention, attention], prefix=1)
+    assert relevance.shape == (1, 2, 2)
+    assert relevance[0, 1, 0] == 1.0 and relevance.min() == 0.0
+
+
+@pytest.mark.parametrize("name,kwargs", [("vit_tiny_patch16_224", {"kwargs": {"patch_size": 8, "depth": 2}}),
+                                         ("hybrid_vit_tiny", {})])
+@pytest.mark.parametrize("method", ["rollout", "gradcam"])
+def test_vit_maps_have_image_shape_and_unit_range(name, kwargs, method):
+    model = loaded(name, 64 if name.startswith("hybrid") else 32, **kwargs)
+    maps, probs = explain_batch(model, faces(3, 40), method)
+    assert maps.shape == (3, 40, 40) and probs.shape == (3, 7)
+    assert maps.min() >= 0 and maps.max() <= 1 and maps.max() > 0.5
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_gradcam_on_a_cnn_and_rollout_refused():
+    cnn = loaded("cnn3", 48)
+    maps, _ = explain_batch(cnn, faces(2, 48), "gradcam")
+    assert maps.shape == (2, 48, 48) and maps.max() <= 1 and maps.std() > 0
+    with pytest.raises(ExplainError, match="use --method gradcam"):
+        explain_batch(cnn, faces(2, 48), "rollout")
+
+
+def test_explain_images_marks_images_without_faces(tmp_path, tiny_checkpoint, astronaut):
+    shapes = np.full((240, 320, 3), 255, np.uint8)
+    cv2.rectangle(shapes, (30, 30), (120, 120), (0, 0, 255), -1)
+    cv2.imwrite(str(tmp_path / "shapes.png"), shapes)
+    rows = explain_images(tiny_checkpoint, tmp_path / "shapes.png", tmp_path / "out", method="gradcam")
+    assert rows == [{"image": str(tmp_path / "shapes.png"), "faces": 0, "note": "no face found; nothing explained"}]
+    rows = explain_images(tiny_checkpoint, astronaut, tmp_path / "out", method="gradcam")
+    assert len(rows) == 1 and rows[0]["label"] in EMOTIONS_7
+    assert cv2.imread(rows[0]["overlay"]).shape == (224, 224, 3)
+
+
+def test_class_mean_maps(tmp_path, fer_folder):
+    torch.manual_seed(0)
+    model = build_model("vit_tiny_patch16_224", 7, img_size=32, kwargs={"patch_size": 8, "depth": 2}).eval()
+    path = save_model(tmp_path / "vit.pt", model, Preprocess(img_size=32, in_channels=3), EMOTIONS_7)
+    out = class_mean_maps(path, fer_folder, "val", tmp_path / "maps.png", per_class=2)
+    assert cv2.imread(str(out)).shape[1] > 500
