@@ -123,9 +123,10 @@ def test_training_writes_a_complete_run(tmp_path, fer_folder, train_options, oth
 def test_resume_continues_and_refuses_another_model(tmp_path, fer_folder):
     first = train(tiny_config(tmp_path, fer_folder, train={"epochs": 1}), progress=False)
     last = first / "checkpoints" / "last.ckpt"
-    resumed = train(tiny_config(tmp_path, fer_folder, name="t2", train={"epochs": 2}), resume=last, progress=False)
-    epochs = pd.read_csv(resumed / "metrics.csv")["epoch"].dropna().unique().tolist()
-    assert epochs == [1]
+    resumed = train(tiny_config(tmp_path, fer_folder, train={"epochs": 2}), resume=last, progress=False)
+    metrics = pd.read_csv(resumed / "metrics.csv")
+    assert metrics["epoch"].dropna().unique().tolist() == [0, 1]  # epoch 0 kept from the first run, 1 is new
+    assert metrics["val_acc"].notna().sum() == 2
     with pytest.raises(CheckpointError, match="name='cnn3'"):
         train(tiny_config(tmp_path, fer_folder, name="t3", model={"name": "resnet18"}), resume=last, progress=False)
 

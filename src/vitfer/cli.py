@@ -274,6 +274,26 @@ def compare_cmd(
     typer.echo((out / "comparison.md").read_text())
 
 
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[str, typer.Option(help="checkpoint, .onnx, or 'default' (bundled)")] = "default",
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none")] = "haar",
+    backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+    max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
+    max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,
+    max_queue: Annotated[int, typer.Option(help="waiting requests before answering 503")] = 32,
+    cors: Annotated[Optional[list[str]], typer.Option(help="allowed CORS origin (repeatable); off by default")] = None,
+) -> None:
+    """HTTP API (POST /predict, GET /health, GET /model, WebSocket /ws, docs at /docs) and a webcam page at /."""
+    from vitfer.serving.app import ServeLimits, serve
+
+    limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,
+                         max_queue=max_queue)
+    run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors)
+
+
 def main() -> None:
     app()
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -123,7 +124,13 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
         enable_progress_bar=progress, log_every_n_steps=50, num_sanity_val_steps=0,
         limit_train_batches=config.train.limit_train_batches, limit_val_batches=config.train.limit_val_batches,
     )
+    metrics_csv = run_dir / "metrics.csv"
+    earlier = pd.read_csv(metrics_csv) if resume and metrics_csv.is_file() else None  # CSVLogger starts afresh
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    if earlier is not None and metrics_csv.is_file():
+        latest = pd.read_csv(metrics_csv)
+        first_new = latest["epoch"].min()
+        pd.concat([earlier[earlier["epoch"] < first_new], latest]).to_csv(metrics_csv, index=False)
     export_best(run_dir, best.best_model_path or best.last_model_path, preprocess, cache.class_names, config)
     from vitfer.evaluation.curves import plot_curves
 

@@ -1,0 +1,189 @@
+"""``vitfer serve``: a FastAPI app with /predict, /health, /model, a WebSocket stream and a webcam page."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vitfer.inference.predictor import Predictor
+from vitfer.inference.sources import SourceError, decode_image_bytes
+
+STATIC = Path(__file__).parent / "static"
+IMAGE_TYPES = ("image/", "application/octet-stream")
+
+
+@dataclass
+class ServeLimits:
+    """Bounds that keep one server healthy under bad or heavy traffic."""
+
+    max_upload_bytes: int = 8 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+    max_concurrent: int = 2  # inferences running at once
+    max_queue: int = 32  # requests waiting for a slot before the server answers 503
+
+
+class ApiError(Exception):
+    """A bad request, answered as JSON ``{"error": ..., "status": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class InferenceGate:
+    """At most ``max_concurrent`` inferences; up to ``max_queue`` waiting; beyond that, refuse (503)."""
+
+    def __init__(self, limits: ServeLimits) -> None:
+        self.slots = asyncio.Semaphore(limits.max_concurrent)
+        self.max_queue = limits.max_queue
+        self.waiting = 0
+
+    async def run(self, fn, *args):
+        if self.waiting >= self.max_queue:
+            raise ApiError(503, f"server busy: {self.waiting} requests already waiting; retry shortly")
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            return await run_in_threadpool(fn, *args)
+        finally:
+            self.slots.release()
+
+
+def model_card(predictor: Predictor) -> dict:
+    """What /model reports: name, labels, input, and the accuracy stored with the weights."""
+    meta = predictor.backend.meta
+    pre = predictor.preprocess
+    return {"name": meta.get("model_config", {}).get("name", "unknown"), "labels": list(predictor.labels),
+            "input_size": pre.img_size, "channels": pre.in_channels, "grayscale": pre.grayscale,
+            "backend": predictor.backend.name, "card": meta.get("card", {})}
+
+
+def create_app(model: str | Path | None = None, detector: str = "haar", backend: str = "torch",
+               limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
+               predictor: Predictor | None = None) -> FastAPI:
+    """The HTTP app; CORS stays off unless ``cors_origins`` lists allowed origins."""
+    limits = limits or ServeLimits()
+    predictor = predictor or Predictor(model, detector=detector, backend=backend)
+    gate = InferenceGate(limits)
+    app = FastAPI(title="vitfer", version="0.1.0",
+                  description="Facial expression recognition: POST an image, get faces with emotions.")
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"])
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, err: ApiError) -> JSONResponse:
+        return JSONResponse({"error": err.message, "status": err.status}, status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(err.detail), "status": err.status_code}, status_code=err.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": f"invalid request: {err.errors()}", "status": 422}, status_code=422)
+
+    def classify(data: bytes, name: str) -> dict:
+        try:
+            image = decode_image_bytes(data, name)
+        except SourceError as err:
+            raise ApiError(415, f"{err}; send a JPEG, PNG, BMP or WebP image") from None
+        height, width = image.shape[:2]
+        if height * width > limits.max_pixels:
+            raise ApiError(413, f"image of {width}x{height} pixels is larger than the limit of {limits.max_pixels}")
+        start = time.perf_counter()
+        faces = predictor.predict(image)
+        return {"faces": [face.to_dict() for face in faces], "width": width, "height": height,
+                "inference_ms": round(1000 * (time.perf_counter() - start), 2)}
+
+    async def read_upload(request: Request) -> tuple[bytes, str]:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limits.max_upload_bytes + 4096:
+            raise ApiError(413, f"upload of {int(length)} bytes exceeds the limit of {limits.max_upload_bytes}")
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_files=1, max_fields=4)
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise ApiError(422, f"multipart form needs an image in the field 'file' (got: {list(form.keys())})")
+            data = await upload.read(limits.max_upload_bytes + 1)
+            name = upload.filename or "upload"
+        elif content_type.startswith(IMAGE_TYPES) or not content_type:
+            data = b""
+            async for chunk in request.stream():
+                data += chunk
+                if len(data) > limits.max_upload_bytes:
+                    break
+            name = "request body"
+        else:
+            raise ApiError(415, f"unsupported content type {content_type!r}; send image/* bytes or multipart 'file'")
+        if len(data) > limits.max_upload_bytes:
+            raise ApiError(413, f"upload exceeds the limit of {limits.max_upload_bytes} bytes")
+        if not data:
+            raise ApiError(400, "empty upload: send an image")
+        return data, name
+
+    @app.post("/predict", summary="Faces, boxes, emotion labels and probabilities of one image")
+    async def predict(request: Request) -> dict:
+        data, name = await read_upload(request)
+        return await gate.run(classify, data, name)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "waiting": gate.waiting}
+
+    @app.get("/model")
+    async def model_info() -> dict:
+        return model_card(predictor)
+
+    @app.websocket("/ws")
+    async def stream(socket: WebSocket) -> None:
+        """Send binary image frames; each gets one JSON reply (faces, or an error) in order."""
+        await socket.accept()
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("bytes")
+                if not data:
+                    await socket.send_json({"error": "send each frame as binary image bytes", "status": 400})
+                    continue
+                if len(data) > limits.max_upload_bytes:
+                    await socket.send_json({"error": "frame too large", "status": 413})
+                    continue
+                try:
+                    await socket.send_json(await gate.run(classify, data, "frame"))
+                except ApiError as err:
+                    await socket.send_json({"error": err.message, "status": err.status})
+        except WebSocketDisconnect:
+            return
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = "haar",
+          backend: str = "torch", limits: ServeLimits | None = None, cors_origins: list[str] | None = None) -> None:
+    """Run the app with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(create_app(model, detector, backend, limits, cors_origins), host=host, port=port, log_level="info")

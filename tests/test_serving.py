@@ -1,0 +1,168 @@
+import asyncio
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from vitfer.serving.app import ApiError, InferenceGate, ServeLimits, create_app
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoint):
+    app = create_app(tiny_checkpoint, limits=ServeLimits(max_upload_bytes=2_000_000, max_pixels=3000 * 3000))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+@pytest.fixture(scope="module")
+def astronaut_jpeg(astronaut):
+    return astronaut.read_bytes()
+
+
+def test_health_model_docs_and_page(client):
+    assert client.get("/health").json()["status"] == "ok"
+    info = client.get("/model").json()
+    assert info["name"] == "cnn3" and info["labels"][3] == "happy" and info["input_size"] == 48
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "getUserMedia" in client.get("/static/app.js").text
+
+
+def test_predict_multipart_and_raw(client, astronaut_jpeg):
+    multipart = client.post("/predict", files={"file": ("a.jpg", astronaut_jpeg, "image/jpeg")})
+    assert multipart.status_code == 200
+    faces = multipart.json()["faces"]
+    assert len(faces) == 1 and len(faces[0]["box"]) == 4
+    assert sum(faces[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    raw = client.post("/predict", content=astronaut_jpeg, headers={"content-type": "image/jpeg"})
+    assert raw.json()["faces"][0]["label"] == faces[0]["label"]
+    blank = client.post("/predict", content=jpeg(np.full((100, 100, 3), 200, np.uint8)),
+                        headers={"content-type": "image/jpeg"})
+    assert blank.status_code == 200 and blank.json()["faces"] == []
+
+
+@pytest.mark.parametrize("kwargs,status,message", [
+    ({"content": b"", "headers": {"content-type": "image/jpeg"}}, 400, "empty upload"),
+    ({"content": b"not an image at all", "headers": {"content-type": "image/png"}}, 415, "not a decodable image"),
+    ({"content": b"{}", "headers": {"content-type": "application/json"}}, 415, "unsupported content type"),
+    ({"files": {"photo": ("a.jpg", b"xx", "image/jpeg")}}, 422, "field 'file'"),
+    ({"content": b"\xff" * 2_100_000, "headers": {"content-type": "image/jpeg"}}, 413, "exceeds the limit"),
+])
+def test_bad_requests_get_json_errors(client, kwargs, status, message):
+    response = client.post("/predict", **kwargs)
+    assert response.status_code == status
+    assert message in response.json()["error"] and response.json()["status"] == status
+
+
+def test_huge_image_is_refused(client):
+    # a PNG of one colour compresses to a few kB but decodes to 3,200 x 3,200 pixels
+    ok, data = cv2.imencode(".png", np.zeros((3200, 3200), np.uint8))
+    response = client.post("/predict", content=data.tobytes(), headers={"content-type": "image/png"})
+    assert response.status_code == 413 and "larger than the limit" in response.json()["error"]
+
+
+def test_unknown_route_and_method(client):
+    assert client.get("/etc/passwd").status_code == 404
+    assert client.get("/static/../../pyproject.toml").status_code == 404
+    assert client.get("/predict").status_code == 405
+
+
+def test_cors_off_by_default(client, tiny_checkpoint):
+    headers = {"origin": "http://evil.example", "access-control-request-method": "POST"}
+    assert "access-control-allow-origin" not in client.options("/predict", headers=headers).headers
+    with TestClient(create_app(tiny_checkpoint, cors_origins=["http://ok.example"])) as allowed:
+        response = allowed.options("/predict", headers={**headers, "origin": "http://ok.example"})
+        assert response.headers["access-control-allow-origin"] == "http://ok.example"
+
+
+def test_websocket_stream(client, astronaut_jpeg):
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(astronaut_jpeg)
+        assert len(ws.receive_json()["faces"]) == 1
+        ws.send_bytes(b"garbage")
+        assert ws.receive_json()["status"] == 415
+        ws.send_text("hello")
+        assert ws.receive_json()["status"] == 400
+
+
+def test_gate_queues_then_refuses():
+    async def scenario():
+        gate = InferenceGate(ServeLimits(max_concurrent=1, max_queue=1))
+        release = threading.Event()
+        first = asyncio.create_task(gate.run(release.wait, 5))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(gate.run(lambda: "queued"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ApiError, match="server busy"):
+            await gate.run(lambda: "third")
+        release.set()
+        return await first, await second
+
+    assert asyncio.run(scenario()) == (True, "queued")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="browser test needs Debian's chromium (apt-get install chromium)")
+def test_browser_page_draws_a_labelled_box(tmp_path, tiny_checkpoint, astronaut):
+    """Headless Chromium with a fake camera playing the astronaut photo: the page must draw a labelled face box."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
+    import uvicorn
+
+    # Chromium's fake camera reads a Y4M (or MJPEG) file: write 30 frames of the photo.
+    frame = cv2.resize(cv2.imread(str(astronaut)), (640, 480))
+    video = tmp_path / "camera.y4m"
+    yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
+    with open(video, "wb") as out:
+        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(30):
+            out.write(b"FRAME\n" + yuv)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(tiny_checkpoint), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.click("#start")
+            page.wait_for_function("document.body.dataset.faces === '1'", timeout=30_000)
+            labels = page.evaluate("document.body.dataset.labels")
+            shot = os.environ.get("VITFER_ARTIFACTS", str(tmp_path))
+            page.screenshot(path=os.path.join(shot, "browser_webcam.png"))
+            drawn = page.evaluate("""() => { const c = document.getElementById('overlay');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let green = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 200 && d[i] < 100) green++;
+                return green; }""")
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(5)
+    assert labels in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert drawn > 100  # box and label background pixels were painted
