@@ -163,7 +163,8 @@ def train_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    source: Annotated[str, typer.Argument(help="image, folder, glob, video file or webcam index (e.g. 0)")],
+    source: Annotated[str, typer.Argument(help="image, folder, glob, video file, webcam index (e.g. 0), "
+                                                "or 'example' (a bundled photo)")] = "example",
     model: Annotated[str, typer.Option(help="checkpoint (.pt/.ckpt), exported .onnx, or 'default' (bundled)")] = "default",
     detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none (inputs are already face crops)")] = "haar",
     detector_model: Annotated[Optional[Path], typer.Option(help="local YuNet .onnx or SSD .pb (else downloaded)")] = None,

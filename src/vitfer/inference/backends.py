@@ -12,6 +12,8 @@ from vitfer.data.transforms import Preprocess
 from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default.pt"
+#: A bundled photo with a face (scikit-image's astronaut, NASA, public domain): ``vitfer predict example``.
+EXAMPLE_IMAGE = DEFAULT_MODEL.parent / "example.jpg"
 
 
 def resolve_model_path(model: str | Path | None) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 
+from vitfer.inference.backends import EXAMPLE_IMAGE
 from vitfer.inference.output import ResultWriter, annotate
 from vitfer.inference.predictor import FPSMeter, Predictor
 from vitfer.inference.sources import source_kind
@@ -17,7 +18,9 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                    backend: str = "torch", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print) -> str:
-    """Run a Predictor over a source; returns a one-line summary."""
+    """Run a Predictor over a source ('example' is the bundled photo); returns a one-line summary."""
+    if source == "example":
+        source = str(EXAMPLE_IMAGE)
     predictor = Predictor(model, detector, backend, detector_model, threshold, min_face)
     kind = source_kind(source)
     writer = ResultWriter(save, predictor.labels) if save else None
