@@ -100,3 +100,12 @@ def test_tflite_mobilenet_recognises_a_real_photo():
     assert labels[top] == "espresso"
     hybrid = build_model("hybrid_vit_tiny", 7, pretrained=TFLITE)
     assert torch.equal(hybrid.backbone.stem[0].weight, model.conv_stem.weight)
+    hybrid.train()
+    stem_bns = [m for m in hybrid.backbone.stem.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert stem_bns and not any(m.training for m in stem_bns)  # folded TFLite statistics are kept
+    assert hybrid.backbone.blocks.training
+    with torch.no_grad():  # so train mode computes what eval mode computes in the pretrained stem
+        probe = torch.randn(2, 3, 64, 64)
+        assert torch.allclose(hybrid.backbone.stem(probe), hybrid.eval().backbone.stem(probe))
+    scratch = build_model("hybrid_vit_tiny", 7).train()
+    assert all(m.training for m in scratch.backbone.stem.modules() if isinstance(m, torch.nn.BatchNorm2d))

@@ -16,14 +16,14 @@ from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tfli
 
 #: vitfer's own model names -> short description (timm names are accepted as well).
 VITFER_MODELS: dict[str, str] = {
-    "hybrid_vit_tiny": "MobileNetV2 stem (ImageNet-pretrainable) + 6 ViT blocks, dim 192",
+    "hybrid_vit_tiny": "MobileNetV2 stem to stride 16 (ImageNet-pretrainable) + 4 ViT blocks, dim 192",
     "hybrid_vit_small": "MobileNetV2 stem + 8 ViT blocks, dim 256",
     "cnn3": "3-block CNN (32/64/128 filters, BN, dropout, 512 dense)",
     "resnet18": "ResNet-18 (timm) with a 48-px stem",
     "vgg16": "VGG-16 with batch-norm (timm vgg16_bn) for small inputs",
     "mobilenetv2": "MobileNetV2 1.0 (timm mobilenetv2_100) with a 48-px stem",
 }
-HYBRID_SIZES = {"hybrid_vit_tiny": dict(embed_dim=192, depth=6, num_heads=3),
+HYBRID_SIZES = {"hybrid_vit_tiny": dict(embed_dim=192, depth=4, num_heads=3, stem_blocks=5),
                 "hybrid_vit_small": dict(embed_dim=256, depth=8, num_heads=4)}
 DEFAULT_IMG_SIZE = {"cnn3": 48, "resnet18": 48, "vgg16": 48, "mobilenetv2": 48,
                     "hybrid_vit_tiny": 64, "hybrid_vit_small": 64}

@@ -28,6 +28,7 @@ class ConvStemViT(nn.Module):
         self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, drop_path=r)
                                       for r in rates])
         self.norm = nn.LayerNorm(embed_dim)
+        self.freeze_stem_bn = False  # set once pretrained weights arrive; see train()
         self.num_features = embed_dim
         self.head = nn.Linear(embed_dim, num_classes) if num_classes else nn.Identity()
         trunc_normal_(self.pos_embed, std=0.02)
@@ -37,6 +38,20 @@ class ConvStemViT(nn.Module):
         """Copy pretrained weights of a timm mobilenetv2_100 into the stem."""
         source = nn.Sequential(mobilenet.conv_stem, mobilenet.bn1, *mobilenet.blocks[: len(self.stem) - 2])
         self.stem.load_state_dict(source.state_dict())
+        self.freeze_stem_bn = True
+
+    def train(self, mode: bool = True) -> ConvStemViT:
+        """Pretrained stems keep their batch-norm statistics (affine still learns).
+
+        The TFLite weights come with batch norm folded into the convolutions; normalising with the statistics of
+        48-px face batches instead would throw the pretrained features away at the first step.
+        """
+        super().train(mode)
+        if mode and self.freeze_stem_bn:
+            for module in self.stem.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+        return self
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.proj(self.stem(x)).flatten(2).transpose(1, 2)

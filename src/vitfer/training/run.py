@@ -113,8 +113,10 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     meta = describe(model, preprocess, cache.class_names, config=config.to_dict())
     mode = "min" if config.train.monitor == "val_loss" else "max"
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=config.train.monitor,
-                           mode=mode, save_last=True)
-    callbacks: list[Callback] = [best, DescribeCheckpoint(meta), EpochTimer()]
+                           mode=mode, enable_version_counter=False)
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                           enable_version_counter=False)  # every epoch, improved or not: what --resume takes
+    callbacks: list[Callback] = [best, last, DescribeCheckpoint(meta), EpochTimer()]
     if config.train.early_stop_patience > 0:
         callbacks.append(EarlyStopping(config.train.monitor, patience=config.train.early_stop_patience, mode=mode))
     trainer = L.Trainer(
@@ -131,7 +133,7 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
         latest = pd.read_csv(metrics_csv)
         first_new = latest["epoch"].min()
         pd.concat([earlier[earlier["epoch"] < first_new], latest]).to_csv(metrics_csv, index=False)
-    export_best(run_dir, best.best_model_path or best.last_model_path, preprocess, cache.class_names, config)
+    export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
     from vitfer.evaluation.curves import plot_curves
 
     plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
