@@ -107,5 +107,7 @@ def test_tflite_mobilenet_recognises_a_real_photo():
     with torch.no_grad():  # so train mode computes what eval mode computes in the pretrained stem
         probe = torch.randn(2, 3, 64, 64)
         assert torch.allclose(hybrid.backbone.stem(probe), hybrid.eval().backbone.stem(probe))
+    fresh = build_model("hybrid_vit_tiny", 7, pretrained=TFLITE)  # no .train() call: frozen from the start
+    assert not any(m.training for m in fresh.backbone.stem.modules() if isinstance(m, torch.nn.BatchNorm2d))
     scratch = build_model("hybrid_vit_tiny", 7).train()
     assert all(m.training for m in scratch.backbone.stem.modules() if isinstance(m, torch.nn.BatchNorm2d))

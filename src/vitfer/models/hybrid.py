@@ -39,6 +39,7 @@ class ConvStemViT(nn.Module):
         source = nn.Sequential(mobilenet.conv_stem, mobilenet.bn1, *mobilenet.blocks[: len(self.stem) - 2])
         self.stem.load_state_dict(source.state_dict())
         self.freeze_stem_bn = True
+        self.train(self.training)  # apply now: Lightning restores captured modes rather than calling train()
 
     def train(self, mode: bool = True) -> ConvStemViT:
         """Pretrained stems keep their batch-norm statistics (affine still learns).
