@@ -114,3 +114,14 @@ def test_onnx_export_matches_torch(tiny_checkpoint, tmp_path):
     quantized = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx", quantize=True)
     q = OnnxBackend(quantized).probabilities(faces)
     assert q.shape == (5, 7) and np.allclose(q.sum(axis=1), 1, atol=1e-5)
+
+
+def test_onnx_backend_exports_once_into_the_cache(tiny_checkpoint, tmp_path, monkeypatch):
+    from vitfer.inference.backends import create_backend, onnx_cache_path
+
+    monkeypatch.setenv("VITFER_CACHE", str(tmp_path / "cache"))
+    backend = create_backend(tiny_checkpoint, "onnx")
+    cached = onnx_cache_path(tiny_checkpoint)
+    assert backend.name == "onnx" and cached.is_file() and cached.parent.parent == tmp_path / "cache"
+    faces = torch.randint(0, 256, (3, 1, 48, 48), dtype=torch.uint8)
+    assert np.allclose(backend.probabilities(faces), create_backend(tiny_checkpoint).probabilities(faces), atol=1e-4)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +80,19 @@ class OnnxBackend:
         return exp / exp.sum(axis=1, keepdims=True)
 
 
+def onnx_cache_path(checkpoint: Path) -> Path:
+    """Where the ONNX export of a checkpoint is kept: named by the checkpoint's content, so it is never stale."""
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    root = Path(os.environ.get("VITFER_CACHE", "~/.cache/vitfer")).expanduser()
+    return root / "onnx" / f"{checkpoint.stem}-{digest}.onnx"
+
+
 def create_backend(model: str | Path | None = None, backend: str = "torch") -> TorchBackend | OnnxBackend:
     """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file."""
     path = resolve_model_path(model)
     if backend == "onnx" or path.suffix == ".onnx":
         if path.suffix != ".onnx":
-            onnx_path = path.with_suffix(".onnx")
+            onnx_path = onnx_cache_path(path)
             if not onnx_path.is_file():
                 from vitfer.inference.export import export_onnx
 
