@@ -31,6 +31,9 @@ class DataConfig:
     oversample_factor: float = 2.0
     undersample_limit: int = 5000
     expand_per_class: int = 0  # offline augmentation of the train split to N per class
+    # low-pass inputs outside training when train is blurrier than val: "auto" (measure, sharpness only, no
+    # labels), "off", or a Gaussian sigma in 48-px face pixels
+    match_sharpness: str | float = "auto"
 
 
 @dataclass

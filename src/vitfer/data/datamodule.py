@@ -91,4 +91,6 @@ class FERDataModule(L.LightningDataModule):
         x = self.preprocess.to_float(images)
         if self.trainer is not None and self.trainer.training:
             x = self.augmenter(x)
+        else:
+            x = self.preprocess.lowpass(x)
         return self.preprocess.finish(x), labels

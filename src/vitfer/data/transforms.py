@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
+import kornia
 import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
@@ -20,6 +22,16 @@ class Preprocess:
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     grayscale: bool = True  # faces are converted to grayscale before the model sees them
     crop_margin: float = 0.2  # margin around a detected face box, as a fraction of its side
+    lowpass_sigma: float = 0.0  # Gaussian blur (in pixels of a 48-px face) for inputs outside training, so sharp
+    # faces match a blurred training set; see vitfer.data.sharpness
+
+    def lowpass(self, x: torch.Tensor) -> torch.Tensor:
+        """Blur float faces by ``lowpass_sigma`` (scaled to their size); identity when it is 0."""
+        if self.lowpass_sigma <= 0:
+            return x
+        sigma = self.lowpass_sigma * x.shape[-1] / 48.0
+        kernel = 2 * math.ceil(3 * sigma) + 1
+        return kornia.filters.gaussian_blur2d(x, (kernel, kernel), (sigma, sigma), border_type="reflect")
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 -> float in [0, 1], gray or colour as the model was trained."""
@@ -42,7 +54,8 @@ class Preprocess:
         return (x - mean) / std
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.finish(self.to_float(images))
+        """uint8 (or float) faces -> model input, for evaluation and inference."""
+        return self.finish(self.lowpass(self.to_float(images)))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -103,7 +103,7 @@ def predict_probabilities(loaded: LoadedModel, images: torch.Tensor, tta: str = 
     loaded.model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = loaded.preprocess.to_float(images[start:start + batch_size])
+        x = loaded.preprocess.lowpass(loaded.preprocess.to_float(images[start:start + batch_size]))
         probs = [loaded.model(loaded.preprocess.finish(view)).softmax(-1) for view in tta_views(x, tta)]
         out.append(torch.stack(probs).mean(0))
     return torch.cat(out).numpy()

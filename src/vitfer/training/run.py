@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint,
 from vitfer.models.factory import FERNet, build_model
 from vitfer.training.module import FERModule
 
+log = logging.getLogger(__name__)
+
 
 def load_data(config: Config) -> FaceCache:
     """Read, merge and decode the configured data set(s) into a FaceCache (cached on disk when asked)."""
@@ -40,7 +43,25 @@ def load_data(config: Config) -> FaceCache:
     return cache
 
 
-def preprocess_for(model: FERNet, config: Config) -> Preprocess:
+def lowpass_sigma_for(cache: FaceCache, setting: str | float) -> float:
+    """The input low-pass sigma (48-px face pixels) that matches validation faces to the training split's blur."""
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool):
+        return float(setting)
+    if setting == "off":
+        return 0.0
+    if setting != "auto":
+        raise ValueError(f"data.match_sharpness must be auto, off or a number, got {setting!r}")
+    from vitfer.data.sharpness import sharpness_mismatch
+
+    sigma = sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1]
+    if sigma > 0:
+        log.warning("the train split is much blurrier than the validation split; inputs outside training will be "
+                    "low-passed with a Gaussian of sigma %.2f px (of a 48-px face). Set data.match_sharpness=off "
+                    "to disable.", sigma)
+    return sigma
+
+
+def preprocess_for(model: FERNet, config: Config, lowpass_sigma: float = 0.0) -> Preprocess:
     """Input size, channels and normalisation that match how the model's weights were made."""
     mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
     if config.model.pretrained is True and not config.model.name.startswith("hf"):
@@ -49,7 +70,7 @@ def preprocess_for(model: FERNet, config: Config) -> Preprocess:
         resolved = resolve_data_config(model=model.backbone)
         mean, std = tuple(resolved["mean"]), tuple(resolved["std"])
     return Preprocess(img_size=model.config.resolved_img_size(), in_channels=model.config.in_chans,
-                      mean=mean, std=std, grayscale=config.data.channels == 1)
+                      mean=mean, std=std, grayscale=config.data.channels == 1, lowpass_sigma=lowpass_sigma)
 
 
 class DescribeCheckpoint(Callback):
@@ -99,7 +120,7 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
                         drop_path_rate=m.drop_path_rate, kwargs=m.kwargs)
     if resume:
         check_resume(resume, model)
-    preprocess = preprocess_for(model, config)
+    preprocess = preprocess_for(model, config, lowpass_sigma_for(cache, config.data.match_sharpness))
     weights = None
     if config.data.balance == "weights":
         weights = class_weights(cache.labels[torch.from_numpy(cache.indices("train"))].numpy(), config.data.num_classes)
