@@ -73,6 +73,14 @@ def test_evaluate_writes_report(tmp_path, tiny_checkpoint, fer_folder):
     assert evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "v")["plain"]["samples"] == 14
 
 
+def test_evaluate_lowpass_override_changes_the_inputs(tmp_path, tiny_checkpoint, fer_folder):
+    sharp = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "a")
+    smooth = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "b", lowpass_sigma=3.0)
+    assert sharp["lowpass_sigma"] == 0.0 and smooth["lowpass_sigma"] == 3.0
+    assert "input low-pass sigma: 3.0" in (tmp_path / "b" / "report.md").read_text()
+    assert smooth["plain"]["calibration"] != sharp["plain"]["calibration"]  # other inputs, other probabilities
+
+
 def save_tiny(tmp_path, labels, name="m.pt"):
     torch.manual_seed(0)
     model = build_model("cnn3", len(labels), img_size=48).eval()

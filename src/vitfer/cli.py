@@ -230,11 +230,14 @@ def evaluate_cmd(
     tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
     out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>)")] = None,
     on_error: Annotated[str, typer.Option(help="raise | skip unreadable images")] = "raise",
+    lowpass: Annotated[Optional[float], typer.Option(help="override the model's input low-pass sigma (48-px face "
+                                                          "pixels; 0 = off) to measure its effect")] = None,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
     from vitfer.evaluation.evaluate import evaluate
 
-    results = run_guarded(evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error)
+    results = run_guarded(evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
+                          lowpass_sigma=lowpass)
     for key, value in results.items():
         if isinstance(value, dict) and "accuracy" in value:
             typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f}  macro-F1 {value['macro']['f1']:.4f}  "

@@ -124,10 +124,15 @@ def eval_size(loaded: LoadedModel) -> tuple[int, int]:
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "test", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
-             on_error: OnError = "raise", grid_size: int = 32) -> dict:
-    """Evaluate a checkpoint on one split; writes metrics.json, report.md and figures to ``out_dir``."""
+             on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None) -> dict:
+    """Evaluate a checkpoint on one split; writes metrics.json, report.md and figures to ``out_dir``.
+
+    ``lowpass_sigma`` replaces the model's own input low-pass (see ``Preprocess.lowpass_sigma``) to measure its effect.
+    """
     path = resolve_checkpoint(checkpoint)
     loaded = load_model(path)
+    if lowpass_sigma is not None:
+        loaded.preprocess.lowpass_sigma = lowpass_sigma
     size, channels = eval_size(loaded)
     eval_data = load_eval_data(data, split, loaded.labels, size, channels, kind, on_error)
     if out_dir is None:
@@ -137,6 +142,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "test", tta:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict = {"checkpoint": str(path), "model": loaded.name, "data": str(data), "split": split,
+                     "lowpass_sigma": loaded.preprocess.lowpass_sigma,
                      "labels_dropped_from_data": eval_data.dropped}
     modes = ["none"] if tta == "none" else ["none", tta]
     for mode in modes:
@@ -181,7 +187,8 @@ def markdown_report(results: dict) -> str:
     """The evaluation as a Markdown page a person can read."""
     main = results["plain"]
     lines = [f"# Evaluation of `{results['model']}` on {results['data']} ({results['split']})", "",
-             f"- checkpoint: `{results['checkpoint']}`", f"- faces: {main['samples']}"]
+             f"- checkpoint: `{results['checkpoint']}`", f"- faces: {main['samples']}",
+             f"- input low-pass sigma: {results.get('lowpass_sigma', 0.0)} px of a 48-px face"]
     if results["labels_dropped_from_data"]:
         lines.append(f"- left out (labels the model does not know): {results['labels_dropped_from_data']}")
     lines += ["", "| setting | accuracy | top-2 | macro-F1 | weighted-F1 | ECE | img/s |",
