@@ -18,7 +18,8 @@ from vitfer.models.checkpoint import load_model, save_model
 
 def main(run: Path) -> None:
     loaded = load_model(run / "model.pt")
-    card = {"data": "FER2013 (Training; selected on PublicTest)", "recipe": "configs/default.yaml"}
+    card = {"data": "FER2013 (Training; selected on PublicTest)", "recipe": "configs/default.yaml",
+            "input low-pass sigma": loaded.preprocess.lowpass_sigma}
     for split, name in (("val", "PublicTest"), ("test", "PrivateTest")):
         found = run / f"eval-fer2013-{split}" / "metrics.json"
         if found.is_file():
