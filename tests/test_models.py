@@ -111,3 +111,16 @@ def test_tflite_mobilenet_recognises_a_real_photo():
     assert not any(m.training for m in fresh.backbone.stem.modules() if isinstance(m, torch.nn.BatchNorm2d))
     scratch = build_model("hybrid_vit_tiny", 7).train()
     assert all(m.training for m in scratch.backbone.stem.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+@pytest.mark.skipif(not TFLITE.is_file(), reason="../shared/weights is absent: no MobileNetV2 .tflite")
+def test_tflite_mobilenet_cnn_keeps_its_folded_batch_norm_in_training():
+    model = build_model("mobilenetv2", 7, pretrained=TFLITE).train()
+    probe = torch.randn(4, 3, 48, 48)
+    with torch.no_grad():
+        blocks_train = model.backbone.blocks(probe[:, :1].repeat(1, 32, 1, 1))
+        blocks_eval = model.eval().backbone.blocks(probe[:, :1].repeat(1, 32, 1, 1))
+    assert torch.allclose(blocks_train, blocks_eval)  # batch statistics do not replace the folded ones
+    assert isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)  # the new 48-px stem still learns its own
+    reloaded = build_model("mobilenetv2", 7)
+    reloaded.load_state_dict(model.state_dict())  # checkpoints load into a freshly built model

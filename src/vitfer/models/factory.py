@@ -8,6 +8,7 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
 from vitfer.models.cnn import SmallCNN, timm_cnn
@@ -139,6 +140,10 @@ def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
             state = {k: v for k, v in mobilenet.state_dict().items()
                      if not k.startswith(("classifier", "conv_stem"))}
             model.backbone.load_state_dict(state, strict=False)
+            # the TFLite weights carry batch-norm folded in: freeze those layers so batch statistics of faces
+            # do not replace them (the new 48-px conv_stem keeps an ordinary, learning batch-norm)
+            model.backbone.blocks = freeze_batch_norm_2d(model.backbone.blocks)
+            model.backbone.bn2 = freeze_batch_norm_2d(model.backbone.bn2)
             return model
         raise WeightImportError(f"{path} holds MobileNetV2 weights; they fit hybrid_vit_* and mobilenetv2 only")
     if path.suffix == ".safetensors":
