@@ -14,7 +14,9 @@ from vitfer.inference.sources import SourceError, iter_frames
 from vitfer.inference.tracking import FaceTracker
 from vitfer.faces.detectors import FaceBox
 from vitfer.labels import EMOTIONS_7
-from vitfer.models.checkpoint import load_model
+from vitfer.data.transforms import Preprocess
+from vitfer.models.checkpoint import load_model, save_model
+from vitfer.models.factory import build_model
 
 
 @pytest.fixture
@@ -125,3 +127,16 @@ def test_onnx_backend_exports_once_into_the_cache(tiny_checkpoint, tmp_path, mon
     assert backend.name == "onnx" and cached.is_file() and cached.parent.parent == tmp_path / "cache"
     faces = torch.randint(0, 256, (3, 1, 48, 48), dtype=torch.uint8)
     assert np.allclose(backend.probabilities(faces), create_backend(tiny_checkpoint).probabilities(faces), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["hybrid_vit_tiny", "vit_tiny_patch16_224"])
+def test_onnx_export_of_transformers_takes_any_batch(name, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, 7, img_size=32 if name.startswith("vit") else 64).eval()
+    preprocess = Preprocess(img_size=model.config.resolved_img_size(), in_channels=3, lowpass_sigma=3.0)
+    checkpoint = save_model(tmp_path / "m.pt", model, preprocess, EMOTIONS_7)
+    onnx_backend = OnnxBackend(export_onnx(checkpoint, tmp_path / "m.onnx"))
+    torch_backend = TorchBackend(load_model(checkpoint))
+    for batch in (1, 5):  # the export traces a batch of 2
+        faces = torch.randint(0, 255, (batch, 1, 48, 48), dtype=torch.uint8)
+        assert np.allclose(onnx_backend.probabilities(faces), torch_backend.probabilities(faces), atol=1e-4)

@@ -81,8 +81,16 @@ class OnnxBackend:
 
 
 def onnx_cache_path(checkpoint: Path) -> Path:
-    """Where the ONNX export of a checkpoint is kept: named by the checkpoint's content, so it is never stale."""
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    """Where the ONNX export of a checkpoint is kept: named by the checkpoint's content and by the exporting code
+    (vitfer's version and EXPORT_REVISION, torch's version), so it is never stale."""
+    import torch
+
+    from vitfer import __version__
+    from vitfer.inference.export import EXPORT_REVISION
+
+    digest = hashlib.sha256(checkpoint.read_bytes())
+    digest.update(f"{__version__}|{EXPORT_REVISION}|{torch.__version__}".encode())
+    digest = digest.hexdigest()[:16]
     root = Path(os.environ.get("VITFER_CACHE", "~/.cache/vitfer")).expanduser()
     return root / "onnx" / f"{checkpoint.stem}-{digest}.onnx"
 

@@ -9,6 +9,8 @@ import torch
 
 from vitfer.models.checkpoint import load_model
 
+EXPORT_REVISION = 2  # bump when exported graphs change (2: hybrid ViT batch axis stays dynamic)
+
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quantize: bool = False) -> Path:
     """Write ``out`` (.onnx) for a vitfer checkpoint; labels and preprocessing go into its metadata."""

@@ -56,7 +56,8 @@ class ConvStemViT(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.proj(self.stem(x)).flatten(2).transpose(1, 2)
-        tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1) + self.pos_embed
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # shape[0], not len(): stays dynamic in ONNX
+        tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed
         return self.norm(self.blocks(tokens))
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

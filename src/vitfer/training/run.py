@@ -53,7 +53,7 @@ def lowpass_sigma_for(cache: FaceCache, setting: str | float) -> float:
         raise ValueError(f"data.match_sharpness must be auto, off or a number, got {setting!r}")
     from vitfer.data.sharpness import sharpness_mismatch
 
-    sigma = sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1]
+    sigma = round(sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1], 2)
     if sigma > 0:
         log.warning("the train split is much blurrier than the validation split; inputs outside training will be "
                     "low-passed with a Gaussian of sigma %.2f px (of a 48-px face). Set data.match_sharpness=off "
