@@ -1,5 +1,7 @@
 import csv
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -53,6 +55,37 @@ def test_no_detect_classifies_whole_image_like_training(tiny_checkpoint):
     with torch.no_grad():
         direct = loaded.model(loaded.preprocess(torch.from_numpy(face)[None, None])).softmax(-1)[0]
     assert np.allclose([result[0].probabilities[n] for n in EMOTIONS_7], direct.numpy(), atol=1e-5)
+
+
+class OneCallAtATimeDetector:
+    """Fails like OpenCV's detectors do when two threads run it at once."""
+
+    name = "strict"
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.calls = 0
+
+    def detect(self, image_bgr: np.ndarray) -> list[FaceBox]:
+        self.active += 1
+        try:
+            if self.active > 1:
+                raise RuntimeError("detector entered by two threads at once")
+            time.sleep(0.01)
+            self.calls += 1
+            return [FaceBox(0, 0, image_bgr.shape[1], image_bgr.shape[0], 0.9)]
+        finally:
+            self.active -= 1
+
+
+def test_threads_share_one_predictor(tiny_checkpoint):
+    predictor = Predictor(tiny_checkpoint, detector="none")
+    predictor.detector = OneCallAtATimeDetector()
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: predictor.predict(image), range(12)))
+    assert predictor.detector.calls == 12
+    assert all(r[0].probabilities == results[0][0].probabilities for r in results)
 
 
 def test_corrupt_and_missing_images_are_named(tiny_checkpoint, tmp_path):
@@ -116,6 +149,23 @@ def test_onnx_export_matches_torch(tiny_checkpoint, tmp_path):
     quantized = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx", quantize=True)
     q = OnnxBackend(quantized).probabilities(faces)
     assert q.shape == (5, 7) and np.allclose(q.sum(axis=1), 1, atol=1e-5)
+
+
+def test_export_reports_the_accuracy_cost_of_int8(tiny_checkpoint, fer_folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+    from vitfer.evaluation.evaluate import evaluate
+
+    result = CliRunner().invoke(app, ["export", str(tiny_checkpoint), "--out", str(tmp_path / "m.onnx"), "--quantize",
+                                      "--check-data", str(fer_folder), "--check-split", "test"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(" | ") for line in result.output.splitlines() if line.startswith("| ") and "%" in line]
+    assert [row[0] for row in rows] == ["| pytorch", "| m.onnx", "| m.int8.onnx"]
+    assert all(row[1] == "14" for row in rows)  # 2 PrivateTest faces per class
+    plain = evaluate(tiny_checkpoint, fer_folder, "test", out_dir=tmp_path / "eval")["plain"]["accuracy"]
+    assert rows[0][2] == rows[1][2] == f"{100 * plain:.2f} %"
+    assert rows[1][3].startswith("100.00 %")
 
 
 def test_onnx_backend_exports_once_into_the_cache(tiny_checkpoint, tmp_path, monkeypatch):

@@ -205,21 +205,33 @@ def predict_cmd(
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="vitfer checkpoint (.pt or .ckpt)")],
-    out: Annotated[Optional[Path], typer.Option(help="output .onnx (default: beside the checkpoint)")] = None,
+    checkpoint: Annotated[str, typer.Argument(help="vitfer checkpoint (.pt or .ckpt), run folder, or 'default'")],
+    out: Annotated[Optional[Path], typer.Option(help="output .onnx (default: beside the checkpoint; "
+                                                     "./default.onnx for 'default')")] = None,
     format: Annotated[str, typer.Option(help="onnx")] = "onnx",
     quantize: Annotated[bool, typer.Option(help="also write a dynamic int8 model (.int8.onnx)")] = False,
+    check_data: Annotated[Optional[str], typer.Option(help="labelled data: report each file's accuracy there")] = None,
+    check_split: Annotated[str, typer.Option(help="split of --check-data")] = "val",
 ) -> None:
-    """Export a checkpoint to ONNX with a dynamic batch axis."""
-    from vitfer.inference.export import export_onnx
+    """Export a checkpoint to ONNX with a dynamic batch axis; --check-data measures what int8 costs."""
+    from vitfer.evaluation.evaluate import resolve_checkpoint
+    from vitfer.inference.export import compare_backends_on_data, export_onnx
 
     if format != "onnx":
         fail(f"unknown export format {format!r}; vitfer exports onnx")
-    target = out or checkpoint.with_suffix(".onnx")
-    written = run_guarded(export_onnx, checkpoint, target, quantize=False)
-    typer.echo(f"wrote {written}")
+    path = run_guarded(resolve_checkpoint, checkpoint)
+    target = out or (Path("default.onnx") if checkpoint == "default" else path.with_suffix(".onnx"))
+    written = [run_guarded(export_onnx, path, target, quantize=False)]
     if quantize:
-        typer.echo(f"wrote {run_guarded(export_onnx, checkpoint, target, quantize=True)}")
+        written.append(run_guarded(export_onnx, path, target, quantize=True))
+    for onnx_file in written:
+        typer.echo(f"wrote {onnx_file}")
+    if check_data:
+        rows = run_guarded(compare_backends_on_data, path, written, check_data, check_split)
+        typer.echo(f"| model | {check_split} faces | accuracy | same prediction as PyTorch |\n|---|---|---|---|")
+        for row in rows:
+            typer.echo(f"| {row['model']} | {row['faces']} | {100 * row['accuracy']:.2f} % | "
+                       f"{100 * row['agrees_with_pytorch']:.2f} % |")
 
 
 @app.command("evaluate")
@@ -295,6 +307,7 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none")] = "haar",
+    detector_model: Annotated[Optional[Path], typer.Option(help="local YuNet .onnx or SSD .pb (else downloaded)")] = None,
     backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
     max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,
@@ -306,7 +319,8 @@ def serve_cmd(
 
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,
                          max_queue=max_queue)
-    run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors)
+    run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
+                detector_model)
 
 
 def main() -> None:

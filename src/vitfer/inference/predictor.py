@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -56,11 +57,15 @@ class Predictor:
         self.preprocess = self.backend.preprocess
         self.detector: FaceDetector | None = (None if detector == "none"
                                               else create_detector(detector, detector_model, threshold, min_face))
+        # OpenCV's detectors keep per-call state (input size, network buffers): one call at a time,
+        # so that threads (the HTTP server's inference slots) can share one Predictor.
+        self._detector_lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         if self.detector is None:
             return [FaceBox(0, 0, image.shape[1], image.shape[0], 1.0)]
-        return self.detector.detect(image)
+        with self._detector_lock:
+            return self.detector.detect(image)
 
     def faces_tensor(self, image: np.ndarray, boxes: list[FaceBox]) -> torch.Tensor:
         """Square crops of the faces as a uint8 batch at the model's input size (grayscale or colour)."""

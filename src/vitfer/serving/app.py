@@ -73,10 +73,10 @@ def model_card(predictor: Predictor) -> dict:
 
 def create_app(model: str | Path | None = None, detector: str = "haar", backend: str = "torch",
                limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
-               predictor: Predictor | None = None) -> FastAPI:
+               predictor: Predictor | None = None, detector_model: str | Path | None = None) -> FastAPI:
     """The HTTP app; CORS stays off unless ``cors_origins`` lists allowed origins."""
     limits = limits or ServeLimits()
-    predictor = predictor or Predictor(model, detector=detector, backend=backend)
+    predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model)
     gate = InferenceGate(limits)
     app = FastAPI(title="vitfer", version="0.1.0",
                   description="Facial expression recognition: POST an image, get faces with emotions.")
@@ -182,8 +182,10 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
 
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = "haar",
-          backend: str = "torch", limits: ServeLimits | None = None, cors_origins: list[str] | None = None) -> None:
+          backend: str = "torch", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
+          detector_model: str | Path | None = None) -> None:
     """Run the app with uvicorn."""
     import uvicorn
 
-    uvicorn.run(create_app(model, detector, backend, limits, cors_origins), host=host, port=port, log_level="info")
+    app = create_app(model, detector, backend, limits, cors_origins, detector_model=detector_model)
+    uvicorn.run(app, host=host, port=port, log_level="info")
