@@ -30,7 +30,7 @@ def test_rollout_follows_attention_to_one_patch():
 
 
 @pytest.mark.parametrize("name,kwargs", [("vit_tiny_patch16_224", {"kwargs": {"patch_size": 8, "depth": 2}}),
-                                         ("hybrid_vit_tiny", {})])
+                                         ("hybrid_vit_tiny", {}), ("hf:tiny", {}), ("hf-mae:tiny", {})])
 @pytest.mark.parametrize("method", ["rollout", "gradcam"])
 def test_vit_maps_have_image_shape_and_unit_range(name, kwargs, method):
     model = loaded(name, 64 if name.startswith("hybrid") else 32, **kwargs)

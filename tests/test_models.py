@@ -1,7 +1,12 @@
+import shutil
+
 import pytest
 import torch
 from torch import nn
 
+from vitfer.data.transforms import Preprocess
+from vitfer.labels import EMOTIONS_7
+from vitfer.models.checkpoint import load_model, save_model
 from vitfer.models.factory import ModelError, available_models, build_model
 from vitfer.models.freeze import gradual_unfreeze_mode
 from vitfer.models.tflite_import import WeightImportError
@@ -79,6 +84,30 @@ def test_weights_that_cannot_be_had_are_errors(tmp_path):
     torch.save(build_model("resnet18", 7).state_dict(), other)
     with pytest.raises(WeightImportError, match="no tensor"):
         build_model("cnn3", 7, pretrained=other)
+
+
+@pytest.mark.parametrize("name", ["hf:tiny", "hf-mae:tiny"])
+def test_hugging_face_encoders_run_at_any_size_freeze_and_load_offline(name, tmp_path):
+    pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = build_model(name, 7, img_size=48).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 48, 48)).shape == (2, 7)
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 7)  # position embeddings interpolated
+    partial = build_model(name, 7, img_size=48, freeze="blocks:1").backbone
+    grads = lambda module: {p.requires_grad for p in module.parameters()}  # noqa: E731
+    assert grads(partial.encoder.embeddings) == grads(partial.blocks[0]) == {False}
+    assert grads(partial.blocks[1]) == grads(partial.encoder.layernorm) == {True}
+    folder = tmp_path / "hf-model"
+    model.backbone.encoder.save_pretrained(folder)  # what users download from the hub, saved locally
+    reloaded = build_model(f"{name.split(':')[0]}:{folder}", 7, img_size=48, pretrained=True)
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(reloaded.backbone.state_dict()[key], value), key
+    checkpoint = save_model(tmp_path / "m.pt", reloaded, Preprocess(img_size=48, in_channels=3), EMOTIONS_7)
+    shutil.rmtree(folder)  # a vitfer checkpoint carries the encoder's config: no hub, no folder
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(load_model(checkpoint).model(x), reloaded.eval()(x), atol=1e-5)
 
 
 TFLITE = SHARED / "weights" / "mobilenet_v2_1.0_224_quant.tflite"

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from vitfer.config import ConfigError, TrainSection, config_from_dict, load_config
 from vitfer.models.checkpoint import CheckpointError, load_model
+from vitfer.models.factory import build_model
 from vitfer.training.losses import FERLoss
 from vitfer.training.module import build_scheduler
 from vitfer.training.run import train
@@ -138,3 +139,19 @@ def test_training_learns_the_synthetic_task(tmp_path, fer_folder):
     best = pd.read_csv(run / "metrics.csv")["val_acc"].max()
     assert best > 3 / 7, f"validation accuracy {best:.2f} is no better than chance"
     assert not math.isnan(best)
+
+
+def test_hugging_face_mae_trains_partly_frozen_and_reloads(tmp_path, fer_folder):
+    pytest.importorskip("transformers")
+    start = build_model("hf-mae:tiny", 7, img_size=24).backbone
+    start.encoder.save_pretrained(tmp_path / "mae")  # local "pretrained" weights: the starting point is known
+    cfg = tiny_config(tmp_path, fer_folder, train={"epochs": 1, "layer_decay": 0.8},
+                      model={"name": f"hf-mae:{tmp_path / 'mae'}", "img_size": 24, "pretrained": True,
+                             "freeze": "blocks:1"})
+    trained = load_model(train(cfg, progress=False) / "model.pt").model.backbone
+    before, after = start.state_dict(), trained.state_dict()
+    frozen = [k for k in before if k.startswith(("encoder.embeddings.", "blocks.0."))]
+    learnt = [k for k in before if k.startswith("blocks.1.") and k.endswith("weight")]
+    assert frozen and learnt
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not any(torch.equal(before[k], after[k]) for k in learnt)

@@ -76,15 +76,17 @@ def gradcam_target(model: nn.Module) -> tuple[nn.Module, object | None]:
     """The layer Grad-CAM reads, and the reshape that turns ViT tokens into a grid (None for CNNs)."""
     backbone = model.backbone if hasattr(model, "backbone") else model
     blocks = getattr(backbone, "blocks", None)
-    if attention_modules(backbone) and blocks is not None:
+    if blocks is not None and (attention_modules(backbone) or hasattr(backbone, "attention_maps")):
         prefix = prefix_tokens(backbone)
+        last = blocks[-1]
+        layer = last.norm1 if hasattr(last, "norm1") else last.layernorm_before  # timm | Hugging Face
 
         def tokens_to_grid(tokens: torch.Tensor) -> torch.Tensor:
             patches = tokens[:, prefix:, :]
             grid = int(math.isqrt(patches.shape[1]))
             return patches.reshape(len(tokens), grid, grid, -1).permute(0, 3, 1, 2)
 
-        return blocks[-1].norm1, tokens_to_grid
+        return layer, tokens_to_grid
     convs = [m for m in backbone.modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ExplainError(f"found neither ViT blocks nor convolutions in {type(backbone).__name__}")
@@ -102,7 +104,11 @@ def explain_batch(loaded: LoadedModel, faces: torch.Tensor, method: str = "rollo
     model = loaded.model.eval()
     x = loaded.preprocess(faces)
     size = faces.shape[-2:]
-    if method == "rollout":
+    if method == "rollout" and hasattr(model.backbone, "attention_maps"):  # Hugging Face ViT / ViT-MAE
+        with torch.no_grad():
+            probs = model(x).softmax(-1)
+        maps = rollout(model.backbone.attention_maps(x), prefix=1)
+    elif method == "rollout":
         with recorded_attention(model) as attentions, torch.no_grad():
             probs = model(x).softmax(-1)
         maps = rollout(attentions, prefix_tokens(model.backbone))

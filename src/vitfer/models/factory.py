@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,10 @@ def _backbone(config: ModelConfig, pretrained: bool) -> nn.Module:
     if name.startswith(("hf:", "hf-mae:")):
         from vitfer.models.huggingface import hf_backbone
 
-        return hf_backbone(name, size, pretrained)
+        backbone = hf_backbone(name, size, pretrained, config.kwargs.get("hf_config"))
+        # the encoder's own config goes into every checkpoint, so loading one needs no hub
+        config.kwargs["hf_config"] = json.loads(backbone.encoder.config.to_json_string())
+        return backbone
     extra = {"img_size": size} if "vit" in name or "deit" in name else {}
     return timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=config.in_chans,
                              drop_path_rate=config.drop_path_rate, **extra, **config.kwargs)

@@ -8,6 +8,8 @@ from torch import nn
 def backbone_stages(model: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
     """(embedding modules, ordered list of blocks) of a FERNet backbone, whatever its family."""
     backbone = model.backbone
+    if hasattr(backbone, "embedding_modules"):  # Hugging Face encoders: blocks live inside the wrapped model
+        return backbone.embedding_modules(), list(backbone.blocks)
     for attr in ("blocks", "layers", "stages"):
         blocks = getattr(backbone, attr, None)
         if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and len(blocks) > 0:

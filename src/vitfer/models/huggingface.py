@@ -19,19 +19,40 @@ class HFEncoder(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.mae = mae
-        self.blocks = encoder.encoder.layer  # for freezing and explanations
+        # transformers 5 keeps the blocks in ``layers``, 4.x in ``encoder.layer``; for freezing and explanations
+        self.blocks = encoder.layers if hasattr(encoder, "layers") else encoder.encoder.layer
         self.num_features = encoder.config.hidden_size
 
+    def embedding_modules(self) -> list[nn.Module]:
+        """What ``blocks:N`` freezes besides the first N blocks: patch and position embeddings, [CLS]."""
+        return [self.encoder.embeddings]
+
+    def encode(self, x: torch.Tensor, output_attentions: bool = False):
+        if not self.mae:
+            return self.encoder(pixel_values=x, interpolate_pos_encoding=True, output_attentions=output_attentions)
+        patch = self.encoder.config.patch_size
+        # An ordered "noise" keeps every patch in place (mask_ratio is 0): the MAE encoder as a plain ViT.
+        noise = torch.arange((x.shape[-2] // patch) * (x.shape[-1] // patch), device=x.device, dtype=x.dtype)
+        return self.encoder(pixel_values=x, noise=noise.expand(len(x), -1), interpolate_pos_encoding=True,
+                            output_attentions=output_attentions)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mae:
-            noise = torch.arange(self.encoder.embeddings.num_patches, device=x.device, dtype=x.dtype)
-            out = self.encoder(pixel_values=x, noise=noise.expand(len(x), -1), interpolate_pos_encoding=True)
-        else:
-            out = self.encoder(pixel_values=x, interpolate_pos_encoding=True)
-        return out.last_hidden_state[:, 0]
+        return self.encode(x).last_hidden_state[:, 0]
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's attention (B x heads x N x N), [CLS] first; computed with the eager attention path."""
+        config = self.encoder.config
+        previous = config._attn_implementation
+        self.encoder.set_attn_implementation("eager")
+        try:
+            return list(self.encode(x, output_attentions=True).attentions)
+        finally:
+            self.encoder.set_attn_implementation(previous)
 
 
-def hf_backbone(name: str, img_size: int, pretrained: bool) -> nn.Module:
+def hf_backbone(name: str, img_size: int, pretrained: bool, stored_config: dict | None = None) -> HFEncoder:
+    """The encoder by hub id or local folder; ``stored_config`` (kept in vitfer checkpoints) rebuilds it offline."""
     try:
         from transformers import ViTConfig, ViTMAEConfig, ViTMAEModel, ViTModel
     except ImportError as err:
@@ -40,7 +61,9 @@ def hf_backbone(name: str, img_size: int, pretrained: bool) -> nn.Module:
     ident = name.split(":", 1)[1]
     model_cls, config_cls = (ViTMAEModel, ViTMAEConfig) if mae else (ViTModel, ViTConfig)
     extra = {"mask_ratio": 0.0} if mae else {}
-    if ident == "tiny" or not pretrained:
+    if stored_config is not None and not pretrained:
+        encoder = model_cls(config_cls.from_dict(stored_config), **({} if mae else {"add_pooling_layer": False}))
+    elif ident == "tiny" or not pretrained:
         if ident == "tiny":
             config = config_cls(image_size=img_size, **TINY, **extra)
         else:
