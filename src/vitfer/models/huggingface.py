@@ -42,13 +42,18 @@ class HFEncoder(nn.Module):
     @torch.no_grad()
     def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every block's attention (B x heads x N x N), [CLS] first; computed with the eager attention path."""
-        config = self.encoder.config
-        previous = config._attn_implementation
-        self.encoder.set_attn_implementation("eager")
+        previous = self.encoder.config._attn_implementation
+        self._use_attention("eager")
         try:
             return list(self.encode(x, output_attentions=True).attentions)
         finally:
-            self.encoder.set_attn_implementation(previous)
+            self._use_attention(previous)
+
+    def _use_attention(self, kind: str) -> None:
+        if hasattr(self.encoder, "set_attn_implementation"):
+            self.encoder.set_attn_implementation(kind)
+        else:  # older transformers read the config at every forward
+            self.encoder.config._attn_implementation = kind
 
 
 def hf_backbone(name: str, img_size: int, pretrained: bool, stored_config: dict | None = None) -> HFEncoder:
