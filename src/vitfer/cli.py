@@ -221,9 +221,8 @@ def export_cmd(
         fail(f"unknown export format {format!r}; vitfer exports onnx")
     path = run_guarded(resolve_checkpoint, checkpoint)
     target = out or (Path("default.onnx") if checkpoint == "default" else path.with_suffix(".onnx"))
-    written = [run_guarded(export_onnx, path, target, quantize=False)]
-    if quantize:
-        written.append(run_guarded(export_onnx, path, target, quantize=True))
+    last = run_guarded(export_onnx, path, target, quantize=quantize)  # with quantize: fp32 at target, then int8
+    written = [Path(target), last] if quantize else [last]
     for onnx_file in written:
         typer.echo(f"wrote {onnx_file}")
     if check_data:
