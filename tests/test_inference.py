@@ -119,6 +119,17 @@ def test_video_read_to_end_one_row_per_frame_per_face(tiny_checkpoint, astronaut
     assert (tmp_path / "out" / "clip_annotated.mp4").stat().st_size > 0
 
 
+def test_a_face_below_the_minimum_size_is_reported_with_the_reason(tiny_checkpoint, astronaut, tmp_path):
+    small = tmp_path / "small.png"  # the astronaut's face is about 53 px wide at 256 px (Haar)
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(astronaut)), (256, 256), interpolation=cv2.INTER_AREA))
+    lines: list[str] = []
+    summary = run_prediction(str(small), model=tiny_checkpoint, out_dir=None, min_face=64, echo=lines.append)
+    assert summary.startswith("1 frame(s), 0 face(s)")
+    assert lines == [f"{small}: no face found (faces under 64 px are ignored: lower --min-face, or pass "
+                     "--no-detect if the image is already a face crop)"]
+    assert len(Predictor(tiny_checkpoint, min_face=24).predict(small)) == 1
+
+
 def test_json_schema_for_images(tiny_checkpoint, astronaut, tmp_path):
     save = tmp_path / "faces.json"
     run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=tmp_path, save=save, echo=lambda s: None)

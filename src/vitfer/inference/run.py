@@ -27,6 +27,8 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     video_out = None
     meter = FPSMeter()
     frames = faces = 0
+    no_face = (f"no face found (faces under {min_face} px are ignored: lower --min-face, or pass --no-detect "
+               "if the image is already a face crop)")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -37,7 +39,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
             if writer:
                 writer.write(result)
             if kind in ("image", "folder", "glob"):
-                found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or "no face found"
+                found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
                 echo(f"{result.source}: {found}")
             elif frames % 30 == 0:
                 echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
