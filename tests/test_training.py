@@ -10,7 +10,7 @@ from vitfer.models.checkpoint import CheckpointError, load_model
 from vitfer.models.factory import build_model
 from vitfer.training.losses import FERLoss
 from vitfer.training.module import build_scheduler
-from vitfer.training.run import train
+from vitfer.training.run import set_aside_metrics, train
 from vitfer.training.sam import SAM
 
 
@@ -130,6 +130,17 @@ def test_resume_continues_and_refuses_another_model(tmp_path, fer_folder):
     assert metrics["val_acc"].notna().sum() == 2
     with pytest.raises(CheckpointError, match="name='cnn3'"):
         train(tiny_config(tmp_path, fer_folder, name="t3", model={"name": "resnet18"}), resume=last, progress=False)
+
+
+def test_a_resume_that_is_itself_interrupted_keeps_the_earlier_epochs(tmp_path, fer_folder):
+    first = train(tiny_config(tmp_path, fer_folder, train={"epochs": 1}), progress=False)
+    set_aside_metrics(first / "metrics.csv")  # what a resume killed during its first epoch leaves behind
+    (first / "metrics.csv").write_text("epoch,step,train_loss\n")
+    resumed = train(tiny_config(tmp_path, fer_folder, train={"epochs": 2}), resume=first / "checkpoints" / "last.ckpt",
+                    progress=False)
+    metrics = pd.read_csv(resumed / "metrics.csv")
+    assert metrics["epoch"].dropna().unique().tolist() == [0, 1]
+    assert not (resumed / "metrics.before-resume.csv").exists()
 
 
 def test_training_learns_the_synthetic_task(tmp_path, fer_folder):

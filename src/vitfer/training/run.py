@@ -93,6 +93,9 @@ class EpochTimer(Callback):
         pl_module.log("epoch_seconds", time.perf_counter() - self.start)
 
 
+EARLIER_METRICS = "metrics.before-resume.csv"
+
+
 def check_resume(path: str | Path, model: FERNet) -> None:
     """Refuse to resume from a checkpoint of a different model."""
     meta = read_checkpoint(path)["vitfer"]
@@ -102,6 +105,31 @@ def check_resume(path: str | Path, model: FERNet) -> None:
         if theirs.get(key) != ours.get(key):
             raise CheckpointError(f"cannot resume from {path}: it was trained with {key}={theirs.get(key)!r}, "
                                   f"this config has {key}={ours.get(key)!r}")
+
+
+def set_aside_metrics(metrics_csv: Path) -> None:
+    """Before a resume, move the epochs logged so far aside: the CSV logger starts its file afresh.
+
+    The file set aside survives a resume that is itself interrupted; the next resume merges it first.
+    """
+    restore_metrics(metrics_csv)
+    if metrics_csv.is_file():
+        metrics_csv.replace(metrics_csv.with_name(EARLIER_METRICS))
+
+
+def restore_metrics(metrics_csv: Path) -> None:
+    """Put the epochs set aside back in front of the epochs logged since (a repeated epoch keeps its newer rows)."""
+    earlier_csv = metrics_csv.with_name(EARLIER_METRICS)
+    if not earlier_csv.is_file():
+        return
+    earlier = pd.read_csv(earlier_csv)
+    if metrics_csv.is_file() and metrics_csv.stat().st_size > 0:
+        latest = pd.read_csv(metrics_csv)
+        first_new = latest["epoch"].min()
+        kept = earlier if pd.isna(first_new) else earlier[earlier["epoch"] < first_new]
+        earlier = pd.concat([kept, latest])
+    earlier.to_csv(metrics_csv, index=False)
+    earlier_csv.unlink()
 
 
 def train(config: Config, resume: str | Path | None = None, progress: bool = True) -> Path:
@@ -148,12 +176,10 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
         limit_train_batches=config.train.limit_train_batches, limit_val_batches=config.train.limit_val_batches,
     )
     metrics_csv = run_dir / "metrics.csv"
-    earlier = pd.read_csv(metrics_csv) if resume and metrics_csv.is_file() else None  # CSVLogger starts afresh
+    if resume:
+        set_aside_metrics(metrics_csv)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
-    if earlier is not None and metrics_csv.is_file():
-        latest = pd.read_csv(metrics_csv)
-        first_new = latest["epoch"].min()
-        pd.concat([earlier[earlier["epoch"] < first_new], latest]).to_csv(metrics_csv, index=False)
+    restore_metrics(metrics_csv)
     export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
     from vitfer.evaluation.curves import plot_curves
 
