@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from vitfer.config import load_config
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.models.factory import build_model
 from vitfer.training.run import load_data
 

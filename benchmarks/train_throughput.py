@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from vitfer.data.transforms import AugmentConfig, BatchAugment, Preprocess
+from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.preprocess import Preprocess
 from vitfer.evaluation.compare import forward_gflops
 from vitfer.models.checkpoint import count_parameters
 from vitfer.models.factory import build_model

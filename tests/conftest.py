@@ -74,7 +74,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     """A random-weight cnn3 checkpoint (48 px, grayscale) written as vitfer writes them."""
     import torch
 
-    from vitfer.data.transforms import Preprocess
+    from vitfer.preprocess import Preprocess
     from vitfer.models.checkpoint import save_model
     from vitfer.models.factory import build_model
 
@@ -91,3 +91,35 @@ def astronaut(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("img") / "astronaut.jpg"
     write_image(path, cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     return path
+
+
+#: FER+ vote rows (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF) used by the
+#: FER+ fixtures; the comments give what the majority protocol makes of each.
+FERPLUS_VOTES = [
+    [0, 10, 0, 0, 0, 0, 0, 0, 0, 0],  # happy
+    [8, 0, 0, 2, 0, 0, 0, 0, 0, 0],  # neutral
+    [0, 0, 0, 0, 0, 0, 0, 7, 3, 0],  # contempt
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face: dropped
+    [4, 0, 0, 1, 3, 2, 0, 0, 0, 0],  # no majority: dropped (kept by crossentropy)
+    [0, 0, 9, 0, 0, 0, 1, 0, 0, 0],  # surprise
+]
+
+
+def write_ferplus(root: Path, votes: list[list[int]] | None = None) -> Path:
+    """FER+'s folder layout: FER2013Train|Valid|Test/ with PNGs and a headerless label.csv, the same rows in each."""
+    votes = votes or FERPLUS_VOTES
+    row = 0
+    for folder in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        lines = []
+        for i, vote in enumerate(votes):
+            name = f"fer{row:07d}.png"
+            write_image(root / folder / name, face_like(i % 7, 500 + row))
+            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, vote)))
+            row += 1
+        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture
+def ferplus_folder(tmp_path: Path) -> Path:
+    return write_ferplus(tmp_path / "ferplus")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from vitfer.cli import app
 from vitfer.data.readers import DataError
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.evaluation.compare import compare_runs
 from vitfer.evaluation.evaluate import evaluate, tta_views
 from vitfer.evaluation.metrics import classification_metrics

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.explain.maps import ExplainError, explain_batch, rollout
 from vitfer.explain.run import class_mean_maps, explain_images
 from vitfer.labels import EMOTIONS_7

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitfer.inference.backends import OnnxBackend, TorchBackend
+from vitfer.inference.backends import SHIPPED_MODELS, OnnxBackend, TorchBackend, resolve_model_path
 from vitfer.inference.export import export_onnx
 from vitfer.inference.predictor import Predictor
 from vitfer.inference.run import run_prediction
@@ -16,7 +16,7 @@ from vitfer.inference.sources import SourceError, iter_frames
 from vitfer.inference.tracking import FaceTracker
 from vitfer.faces.detectors import FaceBox
 from vitfer.labels import EMOTIONS_7
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import load_model, save_model
 from vitfer.models.factory import build_model
 
@@ -201,3 +201,27 @@ def test_onnx_export_of_transformers_takes_any_batch(name, tmp_path):
     for batch in (1, 5):  # the export traces a batch of 2
         faces = torch.randint(0, 255, (batch, 1, 48, 48), dtype=torch.uint8)
         assert np.allclose(onnx_backend.probabilities(faces), torch_backend.probabilities(faces), atol=1e-4)
+
+
+def test_a_face_gives_the_same_answer_at_48_and_at_400_px(astronaut):
+    """The input contract: a large crop is decoded to the training faces' size before the model resizes it."""
+    image = cv2.imread(str(astronaut), cv2.IMREAD_GRAYSCALE)
+    face48 = cv2.resize(image[20:260, 130:370], (48, 48), interpolation=cv2.INTER_AREA)  # the astronaut's face
+    face400 = cv2.resize(face48, (400, 400), interpolation=cv2.INTER_CUBIC)  # the same face, as a photo has it
+    predictor = Predictor("default", detector="none")
+    small, large = predictor.predict(face48)[0], predictor.predict(face400)[0]
+    assert small.label == large.label
+    gap = max(abs(small.probabilities[n] - large.probabilities[n]) for n in predictor.labels)
+    assert gap < 0.05
+    decoded = predictor.faces_tensor(face400, predictor.detect(face400))
+    assert decoded.shape[-1] == predictor.preprocess.decode_size == 48
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
+def test_the_shipped_models_filter_nothing_and_are_calibrated(name):
+    loaded = load_model(resolve_model_path(name))
+    assert loaded.preprocess.lowpass_sigma == 0.0
+    assert loaded.preprocess.decode_size == 48
+    calibration = loaded.meta["calibration"]
+    assert 0.3 < calibration["temperature"] < 5.0
+    assert calibration["ece_after"] <= calibration["ece_before"]

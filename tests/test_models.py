@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.labels import EMOTIONS_7
 from vitfer.models.checkpoint import load_model, save_model
 from vitfer.models.factory import ModelError, available_models, build_model

@@ -11,7 +11,8 @@ from tests.conftest import face_like
 from vitfer.data.cache import FaceCache
 from vitfer.data.datamodule import FERDataModule
 from vitfer.data.sharpness import blur, laplacian_variance, sharpness_mismatch
-from vitfer.data.transforms import AugmentConfig, Preprocess
+from vitfer.data.transforms import AugmentConfig
+from vitfer.preprocess import Preprocess
 from vitfer.training.run import lowpass_sigma_for
 
 
@@ -35,6 +36,14 @@ def test_equally_sharp_splits_need_no_lowpass():
     cache = textured_cache(train_sigma=0.0)
     assert sharpness_mismatch(cache) == 0.0
     assert lowpass_sigma_for(cache, "auto") == 0.0
+
+
+def test_default_setting_warns_but_never_lowpasses(caplog):
+    cache = textured_cache(train_sigma=2.0)
+    with caplog.at_level("WARNING"):
+        assert lowpass_sigma_for(cache, "warn") == 0.0
+    assert "blurrier" in caplog.text
+    assert lowpass_sigma_for(cache, False) == 0.0  # YAML reads `off` as false
 
 
 def test_config_setting_overrides_the_measurement():

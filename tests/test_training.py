@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -166,3 +167,54 @@ def test_hugging_face_mae_trains_partly_frozen_and_reloads(tmp_path, fer_folder)
     assert frozen and learnt
     assert all(torch.equal(before[k], after[k]) for k in frozen)
     assert not any(torch.equal(before[k], after[k]) for k in learnt)
+
+
+def test_soft_targets_and_multi_target_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 8)
+    soft = torch.zeros(4, 8)
+    soft[0, 3] = 1.0
+    soft[1, [6, 0]] = torch.tensor([4 / 7, 3 / 7])
+    log_p = logits.log_softmax(-1)
+    expected = -(log_p[:2] * soft[:2]).sum(-1).mean()
+    assert torch.allclose(FERLoss(8)(logits[:2], soft[:2]), expected)
+    assert torch.allclose(FERLoss(8)(logits, soft), expected)  # zero rows (no label) add nothing
+    multi = FERLoss(8, multi_target=True)(logits[:2], soft[:2])
+    best = torch.stack([log_p[0, 3], torch.maximum(log_p[1, 6], log_p[1, 0])])
+    assert torch.allclose(multi, -best.mean())
+
+
+@pytest.mark.parametrize("protocol, augment", [
+    ("crossentropy", {"mixup": 0.4, "cutmix": 0.4}),
+    ("probability", {}),
+    ("multi_target", {}),
+])
+def test_ferplus_trains_an_eight_class_model_on_its_votes(tmp_path, ferplus_folder, protocol, augment):
+    cfg = tiny_config(tmp_path, ferplus_folder, data={"num_classes": 8, "ferplus_protocol": protocol,
+                                                      "balance": "weights"},
+                      train={"epochs": 1, "batch_size": 4}, augment=augment)
+    run = train(cfg, progress=False)
+    loaded = load_model(run / "model.pt")
+    assert loaded.labels[-1] == "contempt" and loaded.model.config.num_classes == 8
+    assert pd.read_csv(run / "metrics.csv")["train_loss"].notna().sum() == 1
+
+
+def test_an_auxiliary_ferplus_head_trains_beside_fer2013_and_ships_apart(tmp_path, fer_folder, ferplus_folder):
+    from vitfer.data.readers import read_dataset
+
+    manifest = read_dataset(fer_folder)
+    train_item, val_item = (manifest[manifest["split"] == s]["item"].iloc[0] for s in ("train", "val"))
+    names = tmp_path / "names.csv"
+    names.write_text("ferplus_file,fer2013_file\n"
+                     f"FER2013Train/fer0000000.png,{'/'.join(Path(train_item).parts[-3:])}\n"
+                     f"FER2013Valid/fer0000006.png,{'/'.join(Path(val_item).parts[-3:])}\n")
+    cfg = tiny_config(tmp_path, fer_folder, data={"aux_ferplus": str(ferplus_folder),
+                                                  "aux_ferplus_names": str(names)},
+                      train={"epochs": 1})
+    run = train(cfg, progress=False)
+    assert pd.read_csv(run / "metrics.csv")["val_aux_acc"].notna().sum() == 1
+    main, aux = load_model(run / "model.pt"), load_model(run / "model-aux.pt")
+    assert main.model.aux_head is None and len(main.labels) == 7 and main.model.config.aux_classes == 0
+    assert aux.model.config.num_classes == 8 and aux.labels[-1] == "contempt"
+    shared = {k: v for k, v in main.model.state_dict().items() if k.startswith("backbone.")}
+    assert shared and all(torch.equal(v, aux.model.state_dict()[k]) for k, v in shared.items())  # one epoch, one trunk

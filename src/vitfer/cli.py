@@ -53,7 +53,7 @@ def run_guarded(fn, *args, **kwargs):
 @data_app.command("stats")
 def data_stats(
     path: Annotated[Path, typer.Argument(help="FER2013 folder or CSV, or any class-folder data set")],
-    kind: Annotated[str, typer.Option(help="auto | fer2013-csv | fer2013-folder | folders")] = "auto",
+    kind: Annotated[str, typer.Option(help="auto | fer2013-csv | fer2013-folder | ferplus | folders")] = "auto",
     plot: Annotated[Optional[Path], typer.Option(help="write a class-distribution PNG here")] = None,
     duplicates: Annotated[bool, typer.Option(help="decode all images: count pixel-identical twins across splits "
                                                    "and compare sharpness between splits")] = True,
@@ -66,6 +66,11 @@ def data_stats(
 
     manifest = run_guarded(read_dataset, path, kind=kind, on_error=on_error)
     typer.echo(class_counts(manifest).to_string())
+    if "votes" in manifest.columns:
+        from vitfer.data.ferplus import read_ferplus_votes, vote_statistics
+
+        typer.echo(vote_statistics(run_guarded(read_ferplus_votes, path, on_error=on_error)))
+        typer.echo(f"counted above: the majority protocol's labels; it drops {manifest.attrs['dropped']}")
     sizes = image_sizes(manifest)
     typer.echo("image sizes (first 2000): " + ", ".join(f"{w}x{h}: {n}" for (w, h), n in sizes.most_common(5)))
     if duplicates:
@@ -80,8 +85,8 @@ def data_stats(
         sigma = sharpness_mismatch(cache)
         if sigma > 0:
             typer.echo(f"WARNING: the train split is much blurrier than val; a Gaussian blur of sigma {sigma:.2f} px "
-                       "makes val faces look like train faces. A model trained on it loses accuracy on sharp faces "
-                       "unless its inputs are low-passed (data.match_sharpness: auto, the default).")
+                       "makes val faces look like train faces. A model trained on it loses accuracy on sharp faces. "
+                       "Fix the data if you can; data.match_sharpness=auto low-passes a model's inputs to match.")
         manifest.attrs["skipped"] = cache.skipped
     skipped = manifest.attrs.get("skipped", [])
     if skipped:
@@ -176,7 +181,7 @@ def train_cmd(
 def predict_cmd(
     source: Annotated[str, typer.Argument(help="image, folder, glob, video file, webcam index (e.g. 0), "
                                                 "or 'example' (a bundled photo)")] = "example",
-    model: Annotated[str, typer.Option(help="checkpoint (.pt/.ckpt), exported .onnx, or 'default' (bundled)")] = "default",
+    model: Annotated[str, typer.Option(help="checkpoint (.pt/.ckpt), exported .onnx, or a shipped model: default, ferplus")] = "default",
     detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none (inputs are already face crops)")] = "haar",
     detector_model: Annotated[Optional[Path], typer.Option(help="local YuNet .onnx or SSD .pb (else downloaded)")] = None,
     no_detect: Annotated[bool, typer.Option("--no-detect", help="treat each image as one face crop")] = False,
@@ -205,9 +210,9 @@ def predict_cmd(
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Annotated[str, typer.Argument(help="vitfer checkpoint (.pt or .ckpt), run folder, or 'default'")],
+    checkpoint: Annotated[str, typer.Argument(help="vitfer checkpoint (.pt or .ckpt), run folder, or a shipped model (default, ferplus)")],
     out: Annotated[Optional[Path], typer.Option(help="output .onnx (default: beside the checkpoint; "
-                                                     "./default.onnx for 'default')")] = None,
+                                                     "./NAME.onnx for a shipped model")] = None,
     format: Annotated[str, typer.Option(help="onnx")] = "onnx",
     quantize: Annotated[bool, typer.Option(help="also write a dynamic int8 model (.int8.onnx)")] = False,
     check_data: Annotated[Optional[str], typer.Option(help="labelled data: report each file's accuracy there")] = None,
@@ -220,7 +225,9 @@ def export_cmd(
     if format != "onnx":
         fail(f"unknown export format {format!r}; vitfer exports onnx")
     path = run_guarded(resolve_checkpoint, checkpoint)
-    target = out or (Path("default.onnx") if checkpoint == "default" else path.with_suffix(".onnx"))
+    from vitfer.inference.backends import SHIPPED_MODELS
+
+    target = out or (Path(f"{checkpoint}.onnx") if checkpoint in SHIPPED_MODELS else path.with_suffix(".onnx"))
     last = run_guarded(export_onnx, path, target, quantize=quantize)  # with quantize: fp32 at target, then int8
     written = [Path(target), last] if quantize else [last]
     for onnx_file in written:
@@ -235,7 +242,7 @@ def export_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file or 'default'")],
+    checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file, or a shipped model (default, ferplus)")],
     data: Annotated[str, typer.Option(help="data set to test on (FER2013 folder/CSV or class folders)")],
     split: Annotated[str, typer.Option(help="test | val | train | all")] = "test",
     tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
@@ -257,6 +264,25 @@ def evaluate_cmd(
     if results["labels_dropped_from_data"]:
         typer.echo(f"left out (labels the model does not know): {results['labels_dropped_from_data']}")
     typer.echo(f"report: {Path(results['out_dir']) / 'report.md'}")
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file, or a shipped model")],
+    data: Annotated[str, typer.Option(help="labelled data set whose validation split fits the temperature")],
+    out: Annotated[Path, typer.Option(help="calibrated model file to write")],
+    split: Annotated[str, typer.Option(help="split to fit on: val (never the test split)")] = "val",
+) -> None:
+    """Fit a temperature on a validation split (confidences become probabilities) and write the calibrated model."""
+    from vitfer.evaluation.calibration import calibrate
+
+    if out.exists():
+        fail(f"{out} exists; choose another --out (a calibrated model never replaces its source)")
+    record = run_guarded(calibrate, checkpoint, data, out, split=split)
+    typer.echo(f"temperature {record['temperature']:.3f} fitted on {record['fitted_on']} ({record['faces']} faces): "
+               f"ECE {record['ece_before']:.4f} -> {record['ece_after']:.4f}, "
+               f"NLL {record['nll_before']:.4f} -> {record['nll_after']:.4f}")
+    typer.echo(f"wrote {out}")
 
 
 @app.command("explain")
@@ -302,7 +328,7 @@ def compare_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    model: Annotated[str, typer.Option(help="checkpoint, .onnx, or 'default' (bundled)")] = "default",
+    model: Annotated[str, typer.Option(help="checkpoint, .onnx, or a shipped model: default, ferplus")] = "default",
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none")] = "haar",

@@ -28,12 +28,17 @@ class DataConfig:
     cache_dir: str | None = "~/.cache/vitfer"
     on_error: str = "raise"  # raise | skip
     balance: str = "none"  # none | weights | oversample | undersample | sampler
+    balance_power: float = 1.0  # with balance=weights: 0.5 = square-root class weights
     oversample_factor: float = 2.0
     undersample_limit: int = 5000
     expand_per_class: int = 0  # offline augmentation of the train split to N per class
-    # low-pass inputs outside training when train is blurrier than val: "auto" (measure, sharpness only, no
-    # labels), "off", or a Gaussian sigma in 48-px face pixels
-    match_sharpness: str | float = "auto"
+    ferplus_protocol: str = "crossentropy"  # FER+ training targets: majority | probability | crossentropy | multi_target
+    # FER+ votes of the same faces as an auxiliary 8-class head (FER2013 folder layout): FER+ folder + name mapping
+    aux_ferplus: str = ""
+    aux_ferplus_names: str = ""
+    # train split blurrier than val? "warn" (measure and report), "auto" (also low-pass inputs outside training to
+    # match; sharpness only, no labels), "off", or a Gaussian sigma in 48-px face pixels
+    match_sharpness: str | float = "warn"
 
 
 @dataclass
@@ -63,6 +68,7 @@ class TrainSection:
     loss: str = "ce"  # ce | focal
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0
+    aux_weight: float = 1.0  # weight of the auxiliary head's loss (data.aux_ferplus)
     scheduler: str = "cosine"  # cosine | step | plateau | none
     warmup_epochs: float = 0.0
     step_size: int = 10

@@ -15,6 +15,7 @@ import torch
 
 from vitfer.data.readers import DataError, OnError
 from vitfer.labels import label_set
+from vitfer.preprocess import decode_face
 
 SPLITS = ("train", "val", "test")
 
@@ -30,6 +31,11 @@ class FaceCache:
     items: np.ndarray
     class_names: tuple[str, ...]
     skipped: list[str] = field(default_factory=list)
+    #: optional N x C target distributions over ``class_names`` (e.g. FER+ votes); trains instead of ``labels``
+    soft: torch.Tensor | None = None
+    #: optional N x K targets of an auxiliary head (a zero row: no target for that face); never saved to disk
+    aux: torch.Tensor | None = None
+    aux_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,7 +54,7 @@ class FaceCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"images": self.images, "labels": self.labels, "split": self.split.tolist(),
                     "source": self.source.tolist(), "items": self.items.tolist(),
-                    "class_names": list(self.class_names), "skipped": self.skipped}, path)
+                    "class_names": list(self.class_names), "skipped": self.skipped, "soft": self.soft}, path)
         return path
 
     @classmethod
@@ -59,29 +65,27 @@ class FaceCache:
             raise DataError(f"cannot read face cache {path}: {err}") from None
         return cls(data["images"], data["labels"], np.array(data["split"], dtype=object),
                    np.array(data["source"], dtype=object), np.array(data["items"], dtype=object),
-                   tuple(data["class_names"]), list(data["skipped"]))
+                   tuple(data["class_names"]), list(data["skipped"]), data.get("soft"))
 
 
 def decode_image(path: str, size: int, channels: int) -> np.ndarray:
-    """Read one image file as uint8 H x W x C at ``size`` x ``size``; raise DataError naming the file."""
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imread(path, flag)
+    """Read one image file as uint8 ``size`` x ``size`` x C (the input contract's ``decode_face``); raise DataError
+    naming the file."""
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(f"cannot decode image (corrupt or not an image): {path}")
-    if image.shape[0] != size or image.shape[1] != size:
-        shrink = image.shape[0] > size
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    if channels == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image.reshape(size, size, channels)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise DataError(f"unsupported pixel type {image.dtype} (8- or 16-bit images only): {path}")
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return decode_face(image, size, grayscale=channels == 1)
 
 
 def _decode_pixels(pixels: str, size: int, channels: int) -> np.ndarray:
     image = np.array(pixels.split(), dtype=np.uint8).reshape(48, 48)
-    if size != 48:
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if size < 48 else cv2.INTER_LINEAR)
-    image = image[:, :, None]
-    return np.repeat(image, channels, axis=2) if channels == 3 else image
+    return decode_face(image, size, grayscale=channels == 1)
 
 
 def manifest_fingerprint(manifest: pd.DataFrame, size: int, channels: int) -> str:
@@ -89,6 +93,8 @@ def manifest_fingerprint(manifest: pd.DataFrame, size: int, channels: int) -> st
     digest = hashlib.sha1(f"{size}|{channels}".encode())
     for column in ("item", "label", "split"):
         digest.update("\n".join(map(str, manifest[column])).encode())
+    if "target" in manifest.columns:
+        digest.update(np.ascontiguousarray(np.stack(manifest["target"].to_numpy()), dtype=np.float32).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -129,6 +135,15 @@ def build_cache(
         raise DataError("no image in the manifest could be decoded")
     kept = manifest[keep]
     labels = torch.tensor([names.index(lab) for lab in kept["label"]], dtype=torch.int64)
+    soft = None
+    if "target" in kept.columns:
+        soft = torch.from_numpy(np.stack(kept["target"].to_numpy()).astype(np.float32))
+        if soft.shape[1] == len(names) + 1:  # an 8-class distribution for a 7-class model: fold contempt away
+            soft = soft[:, : len(names)]
+            soft = soft / soft.sum(dim=1, keepdim=True).clamp(min=1e-12)
+        if soft.shape[1] != len(names):
+            raise DataError(f"soft targets have {soft.shape[1]} classes; the {num_classes}-class set needs "
+                            f"{len(names)}")
     return FaceCache(
         images=torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
         labels=labels,
@@ -137,6 +152,7 @@ def build_cache(
         items=kept["item"].to_numpy(dtype=object),
         class_names=names,
         skipped=list(manifest.attrs.get("skipped", [])) + errors,
+        soft=soft,
     )
 
 

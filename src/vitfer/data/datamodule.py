@@ -10,27 +10,36 @@ from torch.utils.data import DataLoader, Dataset
 from vitfer.data.balance import oversample_minority, undersample_majority, weighted_sampler
 from vitfer.data.cache import FaceCache
 from vitfer.data.readers import DataError
-from vitfer.data.transforms import AugmentConfig, BatchAugment, Preprocess
+from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.preprocess import Preprocess
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class CacheRows(Dataset):
-    """Rows of a FaceCache, as (uint8 image, label) pairs."""
+    """Rows of a FaceCache as (uint8 images, labels, soft targets, auxiliary targets).
+
+    Soft and auxiliary targets are B x 0 when the cache has none, so every batch has one shape.
+    """
 
     def __init__(self, cache: FaceCache, rows: np.ndarray) -> None:
         self.images = cache.images
         self.labels = cache.labels
+        none = torch.zeros(len(cache.labels), 0)
+        self.soft = cache.soft if cache.soft is not None else none
+        self.aux = cache.aux if cache.aux is not None else none
         self.rows = torch.as_tensor(rows, dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        row = self.rows[i]
-        return self.images[row], self.labels[row]
+    def __getitem__(self, i: int) -> Batch:
+        return self.__getitems__([i])
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, indices: list[int]) -> Batch:
         rows = self.rows[torch.as_tensor(indices)]
-        return self.images[rows], self.labels[rows]
+        return self.images[rows], self.labels[rows], self.soft[rows], self.aux[rows]
 
 
 def _stack(batch):
@@ -87,10 +96,10 @@ class FERDataModule(L.LightningDataModule):
         return self._loader("test")
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        images, labels = batch
+        images, *targets = batch
         x = self.preprocess.to_float(images)
         if self.trainer is not None and self.trainer.training:
             x = self.augmenter(x)
         else:
             x = self.preprocess.lowpass(x)
-        return self.preprocess.finish(x), labels
+        return self.preprocess.finish(x), *targets

@@ -197,9 +197,13 @@ def is_fer2013_folder(root: Path) -> bool:
     return False
 
 
+def is_ferplus_folder(root: Path) -> bool:
+    return any((root / name / "label.csv").is_file() for name in ("FER2013Train", "FER2013Valid", "FER2013Test"))
+
+
 def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "raise", seed: int = 0,
-                 source: str | None = None) -> pd.DataFrame:
-    """Read any supported data set; ``kind`` is auto, fer2013-csv, fer2013-folder or folders."""
+                 source: str | None = None, ferplus_protocol: str = "majority") -> pd.DataFrame:
+    """Read any supported data set; ``kind`` is auto, fer2013-csv, fer2013-folder, ferplus or folders."""
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"data path does not exist: {path}")
@@ -208,6 +212,8 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
             kind = "fer2013-csv"
         elif path.is_dir() and is_fer2013_folder(path):
             kind = "fer2013-folder"
+        elif path.is_dir() and is_ferplus_folder(path):
+            kind = "ferplus"
         else:
             kind = "folders"
     if kind == "fer2013-csv":
@@ -216,7 +222,11 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
         return read_fer2013_folder(path, on_error)
     if kind == "folders":
         return read_class_folders(path, source=source, seed=seed, on_error=on_error)
-    raise DataError(f"unknown data set kind {kind!r}; use auto, fer2013-csv, fer2013-folder or folders")
+    if kind == "ferplus":
+        from vitfer.data.ferplus import read_ferplus
+
+        return read_ferplus(path, ferplus_protocol, on_error)
+    raise DataError(f"unknown data set kind {kind!r}; use auto, fer2013-csv, fer2013-folder, ferplus or folders")
 
 
 def merge_manifests(manifests: list[pd.DataFrame], num_classes: int = 7) -> pd.DataFrame:

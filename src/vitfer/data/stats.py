@@ -15,9 +15,14 @@ from vitfer.data.cache import FaceCache, pixel_hashes  # noqa: E402
 
 
 def class_counts(manifest: pd.DataFrame) -> pd.DataFrame:
-    """A table of label x split counts, with totals."""
+    """A table of label x split counts, with totals; classes in the canonical order, splits train/val/test."""
+    from vitfer.labels import EMOTIONS_8
+
     table = pd.crosstab(manifest["label"], manifest["split"], margins=True, margins_name="total")
-    return table
+    rows = [n for n in EMOTIONS_8 if n in table.index] + sorted(set(table.index) - set(EMOTIONS_8) - {"total"})
+    columns = [c for c in ("train", "val", "test", "unsplit") if c in table.columns]
+    columns += sorted(set(table.columns) - set(columns) - {"total"})
+    return table.loc[rows + ["total"], columns + ["total"]]
 
 
 def cross_split_duplicates(cache: FaceCache) -> dict[str, int]:

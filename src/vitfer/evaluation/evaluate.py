@@ -23,11 +23,11 @@ SPLIT_NAMES = {"test": "test", "val": "val", "validation": "val", "train": "trai
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """'default' is the bundled model; a run folder means its exported ``model.pt``; a file is used as it is."""
-    if str(path) == "default":
-        from vitfer.inference.backends import resolve_model_path
+    """A shipped model's name ('default', 'ferplus'); a run folder means its exported ``model.pt``; a file as it is."""
+    from vitfer.inference.backends import SHIPPED_MODELS, resolve_model_path
 
-        return resolve_model_path(None)
+    if str(path) in SHIPPED_MODELS:
+        return resolve_model_path(str(path))
     path = Path(path).expanduser()
     if path.is_dir():
         for candidate in (path / "model.pt", path / "checkpoints" / "best.ckpt"):

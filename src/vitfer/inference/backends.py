@@ -10,20 +10,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitfer.data.transforms import Preprocess
-from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, preprocess_of
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default.pt"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+#: The models shipped inside the package, by name: FER2013's 7 classes, and FER+'s 8 (contempt added).
+SHIPPED_MODELS: dict[str, Path] = {"default": ASSETS / "default.pt", "ferplus": ASSETS / "ferplus.pt"}
+DEFAULT_MODEL = SHIPPED_MODELS["default"]
 #: A bundled photo with a face (scikit-image's astronaut, NASA, public domain): ``vitfer predict example``.
-EXAMPLE_IMAGE = DEFAULT_MODEL.parent / "example.jpg"
+EXAMPLE_IMAGE = ASSETS / "example.jpg"
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
-    """``None``/'default' -> the model shipped inside the package; otherwise the given path."""
-    if model is None or str(model) == "default":
-        if not DEFAULT_MODEL.is_file():
-            raise CheckpointError(f"the bundled default model is missing at {DEFAULT_MODEL}; pass --model PATH")
-        return DEFAULT_MODEL
+    """``None`` or a shipped model's name ('default', 'ferplus') -> its file inside the package; else the path."""
+    name = "default" if model is None else str(model)
+    if name in SHIPPED_MODELS:
+        if not SHIPPED_MODELS[name].is_file():
+            raise CheckpointError(f"the bundled {name!r} model is missing at {SHIPPED_MODELS[name]}; pass --model PATH")
+        return SHIPPED_MODELS[name]
     return Path(model).expanduser()
 
 
@@ -68,7 +71,7 @@ class OnnxBackend:
         if "vitfer" not in props:
             raise CheckpointError(f"{path} was not exported by vitfer (no 'vitfer' metadata)")
         self.meta = json.loads(props["vitfer"])
-        self.preprocess = Preprocess.from_dict(self.meta["preprocess"])
+        self.preprocess = preprocess_of(self.meta)
         self.labels = tuple(self.meta["labels"])
         self.input_name = self.session.get_inputs()[0].name
 

@@ -68,22 +68,9 @@ class Predictor:
             return self.detector.detect(image)
 
     def faces_tensor(self, image: np.ndarray, boxes: list[FaceBox]) -> torch.Tensor:
-        """Square crops of the faces as a uint8 batch at the model's input size (grayscale or colour)."""
-        size = self.preprocess.img_size
-        gray = self.preprocess.grayscale
-        crops = []
-        for box in boxes:
-            crop = crop_face(image, box, self.preprocess.crop_margin if self.detector is not None else 0.0)
-            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size
-                              else cv2.INTER_LINEAR)
-            if crop.ndim == 2:
-                crop = crop[:, :, None]
-            elif gray:
-                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
-            else:
-                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-            crops.append(crop)
-        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+        """Square crops of the faces, decoded as the training faces were (``Preprocess.decode``): uint8 N x C x d x d."""
+        margin = self.preprocess.crop_margin if self.detector is not None else 0.0
+        return self.preprocess.decode([crop_face(image, box, margin) for box in boxes])
 
     def classify(self, faces: torch.Tensor) -> np.ndarray:
         """Probabilities for a uint8 batch of face crops."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.models.factory import FERNet, ModelConfig, build_from_config
 
 FORMAT_VERSION = 1
@@ -84,7 +84,17 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit model {config.name!r}: {err}") from None
     model.to(device).eval()
-    return LoadedModel(model, Preprocess.from_dict(meta["preprocess"]), tuple(meta["labels"]), meta)
+    return LoadedModel(model, preprocess_of(meta), tuple(meta["labels"]), meta)
+
+
+def preprocess_of(meta: dict) -> Preprocess:
+    """The input contract of a checkpoint; files written before ``decode_size`` existed decoded faces at the
+    training data's size (``config.data.size``)."""
+    stored = dict(meta["preprocess"])
+    if "decode_size" not in stored:
+        data = (meta.get("config") or {}).get("data") or {}
+        stored["decode_size"] = int(data.get("size") or stored.get("img_size") or 48)
+    return Preprocess.from_dict(stored)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -47,6 +47,7 @@ class ModelConfig:
     head_dropout: float = 0.3
     drop_path_rate: float = 0.1
     kwargs: dict = field(default_factory=dict)
+    aux_classes: int = 0  # > 0: a second head trained on another label set (e.g. FER+ votes) beside the first
 
     def resolved_img_size(self) -> int:
         return self.img_size or DEFAULT_IMG_SIZE.get(self.name, 112)
@@ -56,16 +57,39 @@ class ModelConfig:
 
 
 class FERNet(nn.Module):
-    """A feature extractor (``backbone``, pooled features) followed by a classification ``head``."""
+    """A feature extractor (``backbone``, pooled features) followed by a classification ``head``.
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, config: ModelConfig) -> None:
+    An optional ``aux_head`` reads the same features for a second label set while training; ``forward``
+    returns the main head only, so inference and export never see it.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, config: ModelConfig,
+                 aux_head: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.aux_head = aux_head
         self.config = config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+    def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits of the main head and of the auxiliary head (None without one)."""
+        features = self.backbone(x)
+        return self.head(features), (self.aux_head(features) if self.aux_head is not None else None)
+
+    def split_aux(self) -> FERNet:
+        """A plain model for the auxiliary label set: the same backbone with the auxiliary head as its head."""
+        if self.aux_head is None:
+            raise ModelError("this model has no auxiliary head")
+        config = ModelConfig(**{**self.config.to_dict(), "num_classes": self.config.aux_classes, "aux_classes": 0})
+        return FERNet(self.backbone, self.aux_head, config)
+
+    def drop_aux(self) -> FERNet:
+        """A plain model of the main head alone."""
+        config = ModelConfig(**{**self.config.to_dict(), "aux_classes": 0})
+        return FERNet(self.backbone, self.head, config)
 
 
 def make_head(kind: str, in_features: int, num_classes: int, dropout: float) -> nn.Module:
@@ -198,8 +222,10 @@ def build_from_config(config: ModelConfig, pretrained: bool | str | None = None,
             raise WeightImportError(f"could not fetch pretrained weights for {config.name!r}: {err}; "
                                     f"pass a local file with --pretrained PATH") from err
         raise
-    head = make_head(config.head, _feature_dim(backbone, config), config.num_classes, config.head_dropout)
-    model = FERNet(backbone, head, config)
+    features = _feature_dim(backbone, config)
+    head = make_head(config.head, features, config.num_classes, config.head_dropout)
+    aux = make_head(config.head, features, config.aux_classes, config.head_dropout) if config.aux_classes else None
+    model = FERNet(backbone, head, config, aux)
     if isinstance(pretrained, (str, Path)) and str(pretrained):
         load_pretrained(model, pretrained)
     from vitfer.models.freeze import apply_freeze

@@ -11,14 +11,17 @@ class FERLoss(nn.Module):
     """Cross-entropy or focal loss with optional class weights and label smoothing.
 
     ``weight`` scales each class (like ``F.cross_entropy(weight=...)``, normalised by the targets'
-    total weight); ``gamma`` > 0 turns it into focal loss, ``-(1-p)^gamma * log p``.
+    total weight); ``gamma`` > 0 turns it into focal loss, ``-(1-p)^gamma * log p``. ``multi_target``: soft
+    targets name the accepted classes, and the loss is ``-log max p`` over them (FER+'s multi-target protocol).
+    A zero target row (no label for that face) adds nothing.
     """
 
     def __init__(self, num_classes: int, kind: str = "ce", gamma: float = 2.0, weight: torch.Tensor | None = None,
-                 label_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, multi_target: bool = False) -> None:
         super().__init__()
         if kind not in ("ce", "focal"):
             raise ValueError(f"unknown loss {kind!r}; use ce or focal")
+        self.multi_target = multi_target
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes = num_classes
@@ -36,6 +39,11 @@ class FERLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = self.soft_targets(target)
         log_p = F.log_softmax(logits.float(), dim=-1)
+        if self.multi_target:  # FER+ multi-target: right when the most likely of the accepted classes is likely
+            accepted = torch.where(target > 0, log_p, torch.full_like(log_p, -torch.inf)).max(dim=-1).values
+            weight = (target * self.weight).sum(dim=-1)
+            labelled = weight > 0
+            return -(accepted[labelled] * weight[labelled]).sum() / weight.sum().clamp(min=1e-12)
         per_class = -target * log_p
         if self.gamma:
             per_class = per_class * (1 - log_p.exp()).pow(self.gamma)

@@ -43,7 +43,9 @@ class FERModule(L.LightningModule):
 
     def __init__(self, model: nn.Module, train: TrainSection, class_weights: torch.Tensor | None = None,
                  mixup: float = 0.0, cutmix: float = 0.0, freeze: str = "none", gradual_unfreeze_every: int = 0,
-                 steps_per_epoch: int = 1) -> None:
+                 steps_per_epoch: int = 1, soft_protocol: str = "crossentropy") -> None:
+        """``soft_protocol`` says how soft targets (FER+ votes) train: crossentropy (against the distribution),
+        probability (a hard label drawn from it at every step), multi_target (any accepted class), majority."""
         super().__init__()
         self.model = model
         self.cfg = train
@@ -51,13 +53,20 @@ class FERModule(L.LightningModule):
         self.unfreeze_every = gradual_unfreeze_every
         self.steps_per_epoch = max(steps_per_epoch, 1)
         num_classes = model.config.num_classes
-        self.criterion = FERLoss(num_classes, train.loss, train.focal_gamma, class_weights, train.label_smoothing)
+        self.soft_protocol = soft_protocol
+        multi = soft_protocol == "multi_target"
+        self.criterion = FERLoss(num_classes, train.loss, train.focal_gamma, class_weights, train.label_smoothing,
+                                 multi_target=multi)
         self.eval_criterion = nn.CrossEntropyLoss()
         self.mixup = (Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=train.label_smoothing,
                             num_classes=num_classes) if (mixup > 0 or cutmix > 0) else None)
         self.ema = ModelEmaV3(model, decay=train.ema_decay) if train.ema_decay > 0 else None
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        aux_classes = getattr(model.config, "aux_classes", 0)
+        self.aux_criterion = (FERLoss(aux_classes, train.loss, train.focal_gamma, multi_target=multi)
+                              if aux_classes else None)
+        self.val_aux_acc = MulticlassAccuracy(aux_classes, average="micro") if aux_classes else None
         self.automatic_optimization = not train.sam
 
     @property
@@ -75,24 +84,42 @@ class FERModule(L.LightningModule):
             self.log("unfrozen_mode_blocks", float(len(blocks) if mode == "head" else
                                                    (0 if mode == "none" else int(mode.split(":")[1]))))
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.criterion(self.model(x), y)
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
+        if self.aux_criterion is None or aux is None or aux.shape[1] == 0:
+            return self.criterion(self.model(x), y)
+        logits, aux_logits = self.model.forward_both(x)
+        loss = self.criterion(logits, y)
+        if aux.sum() > 0:  # faces without an auxiliary label carry a zero row and add nothing
+            loss = loss + self.cfg.aux_weight * self.aux_criterion(aux_logits, aux)
+        return loss
+
+    def _targets(self, y: torch.Tensor, soft: torch.Tensor | None) -> torch.Tensor:
+        """Soft targets where the data has them (e.g. FER+ votes), else the hard labels."""
+        if soft is None or soft.shape[1] == 0:
+            return y
+        if self.soft_protocol == "probability":  # a fresh hard label drawn from each distribution, every step
+            return torch.multinomial(soft.clamp(min=0) + 1e-12, 1).squeeze(1)
+        return soft
 
     def training_step(self, batch, batch_idx: int):
-        x, y = batch
+        x, y, soft, aux = (*batch, None, None)[:4]
+        y = self._targets(y, soft)
+        if aux is not None and aux.shape[1] > 0 and self.soft_protocol == "probability":
+            labelled = aux.sum(dim=1, keepdim=True) > 0
+            aux = torch.nn.functional.one_hot(self._targets(y, aux), aux.shape[1]).float() * labelled
         if self.mixup is not None and len(x) % 2 == 0:
-            x, y = self.mixup(x, y)
+            x, y, aux = self._mix(x, y, aux)
         if self.automatic_optimization:
-            loss = self._loss(x, y)
+            loss = self._loss(x, y, aux)
         else:  # SAM: two forward/backward passes per step
             optimizer = self.optimizers()
-            loss = self._loss(x, y)
+            loss = self._loss(x, y, aux)
             optimizer.zero_grad()
             self.manual_backward(loss)
 
             def perturbed_closure() -> torch.Tensor:  # loss and gradients at SAM's perturbed weights
                 optimizer.zero_grad()
-                perturbed = self._loss(x, y)
+                perturbed = self._loss(x, y, aux)
                 self.manual_backward(perturbed)
                 return perturbed
 
@@ -104,13 +131,29 @@ class FERModule(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
         return loss
 
+    def _mix(self, x: torch.Tensor, y: torch.Tensor, aux: torch.Tensor | None):
+        """Mixup/CutMix (timm's) of the images, with every target mixed by the same weight and pairing."""
+        lam = self.mixup._mix_batch(x)  # in place; face i is mixed with face B-1-i, as timm's batch mode does
+        if y.ndim == 1:
+            y = self.criterion.soft_targets(y)
+        y = y * lam + y.flip(0) * (1.0 - lam)
+        if aux is not None and aux.shape[1] > 0:
+            aux = aux * lam + aux.flip(0) * (1.0 - lam)
+        return x, y, aux
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.ema is not None:
             self.ema.update(self.model, step=self.global_step)
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        x, y = batch
-        logits = self.eval_model(x)
+        x, y, _, aux = (*batch, None, None)[:4]
+        if self.val_aux_acc is not None and aux is not None and aux.shape[1] > 0:
+            logits, aux_logits = self.eval_model.forward_both(x)
+            labelled = aux.sum(dim=1) > 0  # the auxiliary label set's own (majority) labels, where it has one
+            if labelled.any():
+                self.val_aux_acc.update(aux_logits[labelled], aux[labelled].argmax(dim=1))
+        else:
+            logits = self.eval_model(x)
         self.val_acc.update(logits, y)
         self.val_f1.update(logits, y)
         self.log("val_loss", self.eval_criterion(logits, y), prog_bar=True, on_epoch=True)
@@ -120,6 +163,9 @@ class FERModule(L.LightningModule):
         self.log("val_f1", self.val_f1.compute())
         self.val_acc.reset()
         self.val_f1.reset()
+        if self.val_aux_acc is not None and self.val_aux_acc.update_count > 0:
+            self.log("val_aux_acc", self.val_aux_acc.compute(), prog_bar=True)
+            self.val_aux_acc.reset()
 
     def on_train_epoch_end(self) -> None:
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])

@@ -20,7 +20,7 @@ from vitfer.data.cache import FaceCache, cached
 from vitfer.data.datamodule import FERDataModule
 from vitfer.data.expand import expand_training_split
 from vitfer.data.readers import merge_manifests, read_dataset
-from vitfer.data.transforms import Preprocess
+from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
 from vitfer.models.factory import FERNet, build_model
 from vitfer.training.module import FERModule
@@ -33,31 +33,52 @@ def load_data(config: Config) -> FaceCache:
     data = config.data
     if not data.path:
         raise ValueError("no data path: set data.path in the config or pass --data PATH")
-    manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed)
+    manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed,
+                              ferplus_protocol=data.ferplus_protocol)
                  for i, p in enumerate([data.path, *data.extra_paths])]
-    manifest = merge_manifests(manifests, data.num_classes) if len(manifests) > 1 else manifests[0]
+    manifest = merge_manifests(manifests, data.num_classes)  # also drops labels outside the class set, counted
     cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
     cache = cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
+    if data.aux_ferplus:
+        from vitfer.data.ferplus import join_ferplus_votes
+        from vitfer.labels import EMOTIONS_8
+
+        items = pd.DataFrame({"item": cache.items})
+        cache.aux = torch.from_numpy(join_ferplus_votes(items, data.aux_ferplus, data.aux_ferplus_names,
+                                                        data.ferplus_protocol))
+        cache.aux_names = EMOTIONS_8
     if data.expand_per_class > 0:
         cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
     return cache
 
 
-def lowpass_sigma_for(cache: FaceCache, setting: str | float) -> float:
-    """The input low-pass sigma (48-px face pixels) that matches validation faces to the training split's blur."""
-    if isinstance(setting, (int, float)) and not isinstance(setting, bool):
-        return float(setting)
-    if setting == "off":
+def lowpass_sigma_for(cache: FaceCache, setting: str | float | bool) -> float:
+    """The input low-pass sigma (48-px face pixels) for inputs outside training; 0 unless asked for.
+
+    ``warn`` (the default) only measures: a training split much blurrier than validation is reported, since a
+    model trained on it will meet sharper faces. ``auto`` also low-passes every input outside training to match
+    (stored in the checkpoint); a number sets the sigma; ``off`` (or YAML's false) skips the check.
+    """
+    if isinstance(setting, bool) or setting == "off":
+        if setting is True:
+            raise ValueError("data.match_sharpness must be warn, auto, off or a number, got true")
         return 0.0
-    if setting != "auto":
-        raise ValueError(f"data.match_sharpness must be auto, off or a number, got {setting!r}")
+    if isinstance(setting, (int, float)):
+        return float(setting)
+    if setting not in ("warn", "auto"):
+        raise ValueError(f"data.match_sharpness must be warn, auto, off or a number, got {setting!r}")
     from vitfer.data.sharpness import sharpness_mismatch
 
     sigma = round(sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1], 2)
+    if sigma > 0 and setting == "warn":
+        log.warning("the train split is much blurrier than the validation split (a Gaussian of sigma %.2f px of a "
+                    "48-px face maps validation onto train): the model will learn detail that its inputs have and "
+                    "training faces lack. Fix the data if you can; data.match_sharpness=auto low-passes inputs "
+                    "outside training to match.", sigma)
+        return 0.0
     if sigma > 0:
         log.warning("the train split is much blurrier than the validation split; inputs outside training will be "
-                    "low-passed with a Gaussian of sigma %.2f px (of a 48-px face). Set data.match_sharpness=off "
-                    "to disable.", sigma)
+                    "low-passed with a Gaussian of sigma %.2f px (of a 48-px face).", sigma)
     return sigma
 
 
@@ -70,7 +91,8 @@ def preprocess_for(model: FERNet, config: Config, lowpass_sigma: float = 0.0) ->
         resolved = resolve_data_config(model=model.backbone)
         mean, std = tuple(resolved["mean"]), tuple(resolved["std"])
     return Preprocess(img_size=model.config.resolved_img_size(), in_channels=model.config.in_chans,
-                      mean=mean, std=std, grayscale=config.data.channels == 1, lowpass_sigma=lowpass_sigma)
+                      mean=mean, std=std, grayscale=config.data.channels == 1, decode_size=config.data.size,
+                      lowpass_sigma=lowpass_sigma)
 
 
 class DescribeCheckpoint(Callback):
@@ -145,20 +167,23 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     m = config.model
     model = build_model(m.name, config.data.num_classes, pretrained=m.pretrained, img_size=m.img_size,
                         head=m.head, freeze=m.freeze, head_dropout=m.head_dropout,
-                        drop_path_rate=m.drop_path_rate, kwargs=m.kwargs)
+                        drop_path_rate=m.drop_path_rate, kwargs=m.kwargs,
+                        aux_classes=len(cache.aux_names) if cache.aux is not None else 0)
     if resume:
         check_resume(resume, model)
     preprocess = preprocess_for(model, config, lowpass_sigma_for(cache, config.data.match_sharpness))
     weights = None
     if config.data.balance == "weights":
-        weights = class_weights(cache.labels[torch.from_numpy(cache.indices("train"))].numpy(), config.data.num_classes)
+        weights = class_weights(cache.labels[torch.from_numpy(cache.indices("train"))].numpy(), config.data.num_classes,
+                                config.data.balance_power)
     datamodule = FERDataModule(cache, preprocess, config.augment, config.train.batch_size, config.data.balance,
                                config.data.oversample_factor, config.data.undersample_limit, config.seed)
     steps = len(datamodule.train_rows) // config.train.batch_size
     if config.train.limit_train_batches is not None and config.train.limit_train_batches >= 1:
         steps = min(steps, int(config.train.limit_train_batches))
     module = FERModule(model, config.train, weights, config.augment.mixup, config.augment.cutmix,
-                       m.freeze, m.gradual_unfreeze_every, steps_per_epoch=steps)
+                       m.freeze, m.gradual_unfreeze_every, steps_per_epoch=steps,
+                       soft_protocol=config.data.ferplus_protocol)
     meta = describe(model, preprocess, cache.class_names, config=config.to_dict())
     mode = "min" if config.train.monitor == "val_loss" else "max"
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=config.train.monitor,
@@ -166,6 +191,11 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            enable_version_counter=False)  # every epoch, improved or not: what --resume takes
     callbacks: list[Callback] = [best, last, DescribeCheckpoint(meta), EpochTimer()]
+    best_aux = None
+    if cache.aux is not None:  # the auxiliary head is selected on its own validation labels
+        best_aux = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best-aux", monitor="val_aux_acc",
+                                   mode="max", enable_version_counter=False)
+        callbacks.append(best_aux)
     if config.train.early_stop_patience > 0:
         callbacks.append(EarlyStopping(config.train.monitor, patience=config.train.early_stop_patience, mode=mode))
     trainer = L.Trainer(
@@ -181,6 +211,8 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     restore_metrics(metrics_csv)
     export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
+    if best_aux is not None and best_aux.best_model_path:
+        export_best(run_dir, best_aux.best_model_path, preprocess, cache.aux_names, config, aux=True)
     from vitfer.evaluation.curves import plot_curves
 
     plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
@@ -188,18 +220,23 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
 
 
 def export_best(run_dir: Path, ckpt_path: str, preprocess: Preprocess, labels: tuple[str, ...],
-                config: Config) -> Path:
-    """Write runs/<name>/model.pt (the best weights, self-describing) and best_metrics.json."""
+                config: Config, aux: bool = False) -> Path:
+    """Write runs/<name>/model.pt (the best weights, self-describing) and best_metrics.json.
+
+    ``aux``: the auxiliary head's best checkpoint instead, as a plain model: model-aux.pt, best_metrics-aux.json.
+    """
     from vitfer.models.checkpoint import load_model
 
     loaded = load_model(ckpt_path)
+    model = loaded.model.split_aux() if aux else loaded.model.drop_aux()
+    suffix = "-aux" if aux else ""
     data = read_checkpoint(ckpt_path)
     score = None
     for cb_state in data.get("callbacks", {}).values():
         if isinstance(cb_state, dict) and "best_model_score" in cb_state and cb_state["best_model_score"] is not None:
             score = float(cb_state["best_model_score"])
-    summary = {"monitor": config.train.monitor, "best_score": score, "epoch": data.get("epoch"),
-               "checkpoint": str(ckpt_path)}
-    (run_dir / "best_metrics.json").write_text(json.dumps(summary, indent=2))
-    return save_model(run_dir / "model.pt", loaded.model, preprocess, labels, config=config.to_dict(),
+    summary = {"monitor": "val_aux_acc" if aux else config.train.monitor, "best_score": score,
+               "epoch": data.get("epoch"), "checkpoint": str(ckpt_path)}
+    (run_dir / f"best_metrics{suffix}.json").write_text(json.dumps(summary, indent=2))
+    return save_model(run_dir / f"model{suffix}.pt", model, preprocess, labels, config=config.to_dict(),
                       metrics=summary)

@@ -1,0 +1,67 @@
+"""Ship the models of a finished default run: calibrate, evaluate once, write ``src/vitfer/assets/*.pt`` (fp16).
+
+    python tools/ship_models.py runs/default-hybrid-vit-tiny --fer2013 PATH/fer2013 [--ferplus PATH/ferplus]
+
+- ``default.pt``: the run's ``model.pt`` (FER2013 head, best PublicTest accuracy), temperature fitted on PublicTest.
+- ``ferplus.pt``: the run's ``model-aux.pt`` (FER+ head, best FER+ Valid majority accuracy), temperature fitted on
+  FER+ Valid. Written when the run has one and ``--ferplus`` is given.
+
+Each shipped model is then evaluated on its validation split and, once, on its test split (PrivateTest / FER+
+Test); the figures go into the file's card (GET /model, ``vitfer models``) and the reports into
+``<run>/shipped-<name>-<split>/``. Nothing here chooses anything by a test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vitfer.evaluation.calibration import calibrate
+from vitfer.evaluation.evaluate import evaluate
+from vitfer.inference.backends import SHIPPED_MODELS
+from vitfer.models.checkpoint import load_model, save_model
+
+DESCRIPTIONS = {
+    "default": ("FER2013 Training (FER2013 labels; FER+ votes of the same faces train a second head)",
+                "FER2013 PublicTest", "FER2013 PrivateTest"),
+    "ferplus": ("FER+ Train (vote distributions, cross-entropy protocol; FER2013 labels of the same faces train a "
+                "second head)", "FER+ Valid (majority)", "FER+ Test (majority)"),
+}
+
+
+def ship(run: Path, name: str, source: Path, data: Path) -> dict:
+    """Calibrate ``source`` on ``data``'s validation split, evaluate it there and on its test split, ship it."""
+    target = SHIPPED_MODELS[name]
+    calibrated = run / f"shipped-{name}.pt"
+    calibrated.unlink(missing_ok=True)
+    record = calibrate(source, data, calibrated, split="val")
+    trained, val_name, test_name = DESCRIPTIONS[name]
+    card = {"trained on": trained, "selected on": val_name, "recipe": "configs/default.yaml",
+            "temperature": record["temperature"], "ECE before/after": [record["ece_before"], record["ece_after"]]}
+    for split, split_name in (("val", val_name), ("test", test_name)):
+        results = evaluate(calibrated, data, split, tta="flip", out_dir=run / f"shipped-{name}-{split}")
+        card[f"{split_name} accuracy"] = round(results["plain"]["accuracy"], 4)
+        card[f"{split_name} macro-F1"] = round(results["plain"]["macro"]["f1"], 4)
+        card[f"{split_name} accuracy, flip TTA"] = round(results["tta_flip"]["accuracy"], 4)
+    loaded = load_model(calibrated)
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
+    save_model(target, loaded.model, loaded.preprocess, loaded.labels, half=True, **{**meta, "card": card})
+    (run / f"shipped-{name}.json").write_text(json.dumps(card, indent=2))
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): {json.dumps(card, indent=1)}")
+    return card
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="finished run folder (model.pt, optional model-aux.pt)")
+    parser.add_argument("--fer2013", type=Path, required=True, help="FER2013 folder layout (PublicTest, PrivateTest)")
+    parser.add_argument("--ferplus", type=Path, default=None, help="FER+ folder layout (FER2013Valid, FER2013Test)")
+    args = parser.parse_args()
+    ship(args.run, "default", args.run / "model.pt", args.fer2013)
+    if args.ferplus is not None and (args.run / "model-aux.pt").is_file():
+        ship(args.run, "ferplus", args.run / "model-aux.pt", args.ferplus)
+
+
+if __name__ == "__main__":
+    main()
