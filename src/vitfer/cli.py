@@ -35,8 +35,9 @@ def user_errors():
         from vitfer.inference.sources import SourceError
 
         from vitfer.explain.maps import ExplainError
+        from vitfer.inference.output import OutputError
 
-        extra = [DetectorError, SourceError, ExplainError]
+        extra = [DetectorError, SourceError, ExplainError, OutputError]
     except ImportError:
         pass
     return (ConfigError, DataError, UnknownLabelError, CheckpointError, ModelError, WeightImportError,
@@ -194,6 +195,10 @@ def predict_cmd(
     bars: Annotated[bool, typer.Option(help="draw probability bars")] = False,
     show: Annotated[bool, typer.Option(help="show a live window (needs a display)")] = False,
     max_frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+    on_error: Annotated[str, typer.Option(help="skip (report each unreadable image, go on, exit 1 at the end) "
+                                               "| raise (stop at the first)")] = "skip",
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="reuse --out and replace an existing --save file "
+                                                               "(else runs/predict2, ... and a refusal)")] = False,
 ) -> None:
     """Find every face, classify its emotion, print it and save annotated output."""
     from vitfer.inference.run import run_prediction
@@ -202,10 +207,13 @@ def predict_cmd(
         summary = run_prediction(source, model=model, detector="none" if no_detect else detector,
                                  detector_model=detector_model, threshold=threshold, min_face=min_face,
                                  backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
-                                 show=show, max_frames=max_frames, echo=typer.echo)
+                                 show=show, max_frames=max_frames, echo=typer.echo, on_error=on_error,
+                                 exist_ok=exist_ok)
     except user_errors() as err:
         fail(str(err))
-    typer.echo(summary)
+    typer.echo(str(summary))
+    if summary.errors:
+        raise typer.Exit(1)
 
 
 @app.command("export")

@@ -54,30 +54,59 @@ def face_rows(result: FrameResult) -> list[dict]:
     return rows
 
 
-class ResultWriter:
-    """Streams rows to a CSV or JSON file (chosen by suffix)."""
+class OutputError(ValueError):
+    """An output path that cannot be written as asked (exists, or lies under a file)."""
 
-    def __init__(self, path: str | Path, labels: tuple[str, ...]) -> None:
-        self.path = Path(path)
+
+def check_output_path(path: Path, exist_ok: bool) -> Path:
+    """Refuse a file that exists (unless ``exist_ok``) or a path under a file, naming it, before any work starts."""
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"cannot write {path}: {parent} is a file, not a folder")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    if path.exists() and not exist_ok:
+        raise OutputError(f"{path} exists; pass --exist-ok to replace it, or choose another --save")
+    return path
+
+
+class ResultWriter:
+    """Streams rows to a CSV or JSON file (chosen by suffix) through ``<file>.partial``.
+
+    Rows are written as they come; ``close(complete=True)`` renames the partial file onto the target, so the
+    target is replaced only by a finished result, and a crash leaves what was done in ``<file>.partial``.
+    """
+
+    def __init__(self, path: str | Path, labels: tuple[str, ...], exist_ok: bool = False) -> None:
+        self.path = check_output_path(Path(path), exist_ok)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path.with_name(self.path.name + ".partial")
         self.json = self.path.suffix.lower() == ".json"
-        self.rows: list[dict] = []
         self.fields = ["source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
                        "confidence"] + [f"p_{n}" for n in labels]
-        if not self.json:
-            self.handle = open(self.path, "w", newline="")
+        self.handle = open(self.partial, "w", newline="")
+        self.count = 0
+        if self.json:
+            self.handle.write("[")
+        else:
             self.csv = csv.DictWriter(self.handle, fieldnames=self.fields)
             self.csv.writeheader()
 
     def write(self, result: FrameResult) -> None:
         rows = face_rows(result)
         if self.json:
-            self.rows += rows
+            for row in rows:
+                self.handle.write(("," if self.count else "") + "\n " + json.dumps(row))
+                self.count += 1
         else:
             self.csv.writerows(rows)
+            self.count += len(rows)
+        self.handle.flush()
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         if self.json:
-            self.path.write_text(json.dumps(self.rows, indent=1))
-        else:
-            self.handle.close()
+            self.handle.write("\n]\n")
+        self.handle.close()
+        if complete:
+            self.partial.replace(self.path)

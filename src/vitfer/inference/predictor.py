@@ -41,6 +41,7 @@ class FrameResult:
     time: float
     faces: list[Face]
     image: np.ndarray | None = None  # the frame (BGR), for annotation
+    error: str | None = None  # why the source could not be read (no faces, no image)
 
 
 class Predictor:
@@ -97,11 +98,14 @@ class Predictor:
         return self._faces(boxes, probabilities, [None] * len(boxes))
 
     def stream(self, source: str | int, smoothing: str = "ema", alpha: float = 0.5, window: int = 5,
-               max_frames: int | None = None) -> Iterator[FrameResult]:
+               max_frames: int | None = None, on_error: str = "raise") -> Iterator[FrameResult]:
         """Results frame by frame for any source; videos and webcams get face ids and smoothed probabilities."""
         tracker: FaceTracker | None = None
         current_source = None
-        for frame in iter_frames(source, max_frames):
+        for frame in iter_frames(source, max_frames, on_error):
+            if frame.error is not None:
+                yield FrameResult(frame.source, frame.index, frame.time, [], None, frame.error)
+                continue
             if frame.source != current_source or frame.index == 0:
                 tracker = FaceTracker(smoothing, alpha, window)
                 current_source = frame.source

@@ -3,45 +3,92 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 
 from vitfer.inference.backends import EXAMPLE_IMAGE
-from vitfer.inference.output import ResultWriter, annotate
+from vitfer.inference.output import ResultWriter, annotate, check_output_path
 from vitfer.inference.predictor import FPSMeter, Predictor
-from vitfer.inference.sources import source_kind
+from vitfer.inference.sources import source_kind, source_root
+from vitfer.runs import increment_path
+
+
+@dataclass
+class PredictionSummary:
+    """What a `vitfer predict` run did: counts, where its files went, and the inputs it could not read."""
+
+    frames: int = 0
+    faces: int = 0
+    out_dir: Path | None = None
+    save: Path | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f"; annotated output in {self.out_dir.resolve()}" if self.out_dir is not None else ""
+        saved = f"; rows in {self.save.resolve()}" if self.save else ""
+        bad = f"; {len(self.errors)} input(s) could not be read" if self.errors else ""
+        return f"{self.frames} frame(s), {self.faces} face(s){where}{saved}{bad}"
+
+
+WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def annotated_path(out_dir: Path, image: str, root: Path | None) -> Path:
+    """``<out>/<path relative to the source folder>/<stem>_annotated<suffix>``, in the source's own format, so
+    ``face.png``, ``face.jpg`` and ``sub/face.jpg`` never overwrite each other."""
+    path = Path(image)
+    relative = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
+    suffix = relative.suffix.lower() if relative.suffix.lower() in WRITABLE_SUFFIXES else ".png"
+    return out_dir / relative.parent / f"{relative.stem}_annotated{suffix}"
 
 
 def run_prediction(source: str, model: str | Path | None = "default", detector: str = "haar",
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                    backend: str = "torch", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
-                   echo: Callable[[str], None] = print) -> str:
-    """Run a Predictor over a source ('example' is the bundled photo); returns a one-line summary."""
+                   echo: Callable[[str], None] = print, on_error: str = "skip",
+                   exist_ok: bool = False) -> PredictionSummary:
+    """Run a Predictor over a source ('example' is the bundled photo).
+
+    ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
+    summary's ``errors``; 'raise' stops at the first. ``out_dir`` is taken afresh (``runs/predict2``, ...) unless
+    ``exist_ok``; ``save`` never replaces an existing file unless ``exist_ok``.
+    """
     if source == "example":
         source = str(EXAMPLE_IMAGE)
-    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face)
     kind = source_kind(source)
-    writer = ResultWriter(save, predictor.labels) if save else None
+    if save is not None:
+        check_output_path(Path(save), exist_ok)
+    if out_dir is not None:
+        out_dir = increment_path(out_dir, exist_ok)
+    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face)
+    root = source_root(source)
+    summary = PredictionSummary(out_dir=out_dir, save=Path(save) if save else None)
+    writer = ResultWriter(save, predictor.labels, exist_ok) if save else None
     video_out = None
     meter = FPSMeter()
-    frames = faces = 0
+    complete = False
     no_face = (f"no face found (faces under {min_face} px are ignored: lower --min-face, or pass --no-detect "
                "if the image is already a face crop)")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        for result in predictor.stream(source, smoothing=smoothing, max_frames=max_frames):
-            frames += 1
-            faces += len(result.faces)
+        for result in predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error):
+            if result.error is not None:
+                summary.errors.append(result.error)
+                echo(f"error: {result.error}")
+                continue
+            summary.frames += 1
+            summary.faces += len(result.faces)
             fps = meter.tick()
             if writer:
                 writer.write(result)
             if kind in ("image", "folder", "glob"):
                 found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
                 echo(f"{result.source}: {found}")
-            elif frames % 30 == 0:
+            elif summary.frames % 30 == 0:
                 echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
             if out_dir is None and not show:
                 continue
@@ -57,16 +104,19 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                                                     25.0, (width, height))
                     video_out.write(drawn)
                 else:
-                    cv2.imwrite(str(out_dir / (Path(result.source).stem + "_annotated.jpg")), drawn)
+                    target = annotated_path(out_dir, result.source, root)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(target), drawn)
             if show:
                 cv2.imshow("vitfer", drawn)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
+        complete = True
     finally:
         if writer:
-            writer.close()
+            writer.close(complete)
+            if not complete:
+                echo(f"stopped early: the rows so far are in {writer.partial}")
         if video_out is not None:
             video_out.release()
-    where = f"; annotated output in {out_dir}" if out_dir is not None else ""
-    saved = f"; rows in {save}" if save else ""
-    return f"{frames} frame(s), {faces} face(s){where}{saved}"
+    return summary

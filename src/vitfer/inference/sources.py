@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import glob
+import io
+import itertools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ import numpy as np
 
 from vitfer.data.readers import IMAGE_SUFFIXES
 
+log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
 
@@ -24,27 +28,53 @@ class Frame:
     source: str
     index: int
     time: float  # seconds from the start of a video, 0 for still images
-    image: np.ndarray  # BGR uint8
+    image: np.ndarray | None  # BGR uint8; None when the file could not be read (then ``error`` says why)
+    error: str | None = None
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read one image as BGR uint8, or raise SourceError naming the file."""
+#: The largest image (width x height) read by default: a 108-megapixel phone photo passes, a decompression bomb
+#: (a small PNG of 20000 x 20000 pixels) is refused from its header, before any pixel is decoded.
+MAX_PIXELS = 120_000_000
+
+
+def image_header(data: bytes, name: str, max_pixels: int) -> tuple[int, int, int]:
+    """(width, height, frames) from an image's header alone (Pillow reads no pixels for this)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return int(header.width), int(header.height), int(getattr(header, "n_frames", 1))
+    except Image.DecompressionBombError as err:  # Pillow's own, higher limit: far over ours too
+        raise SourceError(f"{name}: image is over the limit of {max_pixels:,} pixels ({err})") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        pass  # formats Pillow does not know are left to OpenCV, which refuses what it cannot read
+    return 0, 0, 1
+
+
+def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes as BGR uint8, refusing over ``max_pixels`` before decoding; SourceError names ``name``."""
+    if not data:
+        raise SourceError(f"{name}: empty file, not an image")
+    width, height, frames = image_header(data, name, max_pixels)
+    if width * height > max_pixels:
+        raise SourceError(f"{name}: image of {width}x{height} pixels is over the limit of {max_pixels:,} pixels")
+    if frames > 1:
+        log.warning("%s: an animated image of %d frames; only its first frame is used", name, frames)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"{name}: cannot decode image (corrupt or not an image)")
+    if image.shape[0] * image.shape[1] > max_pixels:  # a header Pillow could not read
+        raise SourceError(f"{name}: image of {image.shape[1]}x{image.shape[0]} pixels is over the limit of "
+                          f"{max_pixels:,} pixels")
+    return image
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read one image file as BGR uint8, or raise SourceError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"image not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise SourceError(f"cannot decode image (corrupt or not an image): {path}")
-    return image
-
-
-def decode_image_bytes(data: bytes, name: str = "upload") -> np.ndarray:
-    """Decode image bytes (e.g. an HTTP upload) as BGR uint8, or raise SourceError."""
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
-    if image is None:
-        raise SourceError(f"{name}: not a decodable image")
-    return image
+    return decode_image_bytes(path.read_bytes(), str(path), max_pixels)
 
 
 def source_kind(source: str | int) -> str:
@@ -104,8 +134,11 @@ def iter_video(source: str | int, max_frames: int | None = None) -> Iterator[Fra
         raise SourceError(f"video {source} ended early: read {index} of {expected} frames")
 
 
-def iter_frames(source: str | int, max_frames: int | None = None) -> Iterator[Frame]:
-    """Every frame of any source kind."""
+def iter_frames(source: str | int, max_frames: int | None = None, on_error: str = "raise") -> Iterator[Frame]:
+    """Every frame of any source kind. ``on_error='skip'``: an unreadable image of a folder or glob comes as a
+    Frame with no image and its ``error``, and the images after it are still read."""
+    if on_error not in ("raise", "skip"):
+        raise SourceError(f"on_error must be raise or skip, got {on_error!r}")
     kind = source_kind(source)
     if kind in ("webcam", "video"):
         yield from iter_video(source, max_frames)
@@ -113,4 +146,22 @@ def iter_frames(source: str | int, max_frames: int | None = None) -> Iterator[Fr
     for index, path in enumerate(image_paths(str(source))):
         if max_frames is not None and index >= max_frames:
             return
-        yield Frame(str(path), 0, 0.0, read_image(path))
+        try:
+            image = read_image(path)
+        except SourceError as err:
+            if on_error == "raise" or kind == "image":
+                raise
+            yield Frame(str(path), 0, 0.0, None, str(err))
+            continue
+        yield Frame(str(path), 0, 0.0, image)
+
+
+def source_root(source: str) -> Path | None:
+    """The folder that output paths of a folder or glob source are made relative to (None for other kinds)."""
+    kind = source_kind(source)
+    if kind == "folder":
+        return Path(source)
+    if kind == "glob":  # the path up to the first part with a wildcard
+        fixed = list(itertools.takewhile(lambda part: not any(ch in part for ch in "*?["), Path(source).parts))
+        return Path(*fixed) if fixed else Path(".")
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,13 +54,24 @@ def read_checkpoint(path: str | Path) -> dict:
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+    data = safe_load(path, CheckpointError)
     if not isinstance(data, dict) or "vitfer" not in data:
         raise CheckpointError(f"{path} is not a vitfer checkpoint (no 'vitfer' description inside)")
     return data
+
+
+def safe_load(path: Path, error: type[Exception]) -> object:
+    """``torch.load`` that never runs code from the file: tensors and plain data only (``weights_only``).
+
+    A file that needs more (a pickled class, a ``__reduce__`` payload) is refused with ``error``, naming it.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(f"refusing to load {path}: it holds Python objects beyond tensors and plain data, which could "
+                    "run code when loaded; vitfer files never do. Re-save its state_dict if you trust it") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
+        raise error(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def model_state(data: dict) -> dict[str, torch.Tensor]:

@@ -179,7 +179,9 @@ def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        from vitfer.models.checkpoint import safe_load
+
+        state = safe_load(path, WeightImportError)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     state = {k.removeprefix("model."): v for k, v in state.items()}

@@ -99,12 +99,12 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
 
     def classify(data: bytes, name: str) -> dict:
         try:
-            image = decode_image_bytes(data, name)
+            image = decode_image_bytes(data, name, limits.max_pixels)
         except SourceError as err:
+            if "over the limit" in str(err):
+                raise ApiError(413, str(err)) from None
             raise ApiError(415, f"{err}; send a JPEG, PNG, BMP or WebP image") from None
         height, width = image.shape[:2]
-        if height * width > limits.max_pixels:
-            raise ApiError(413, f"image of {width}x{height} pixels is larger than the limit of {limits.max_pixels}")
         start = time.perf_counter()
         faces = predictor.predict(image)
         return {"faces": [face.to_dict() for face in faces], "width": width, "height": height,

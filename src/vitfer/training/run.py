@@ -208,7 +208,7 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     metrics_csv = run_dir / "metrics.csv"
     if resume:
         set_aside_metrics(metrics_csv)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
     restore_metrics(metrics_csv)
     export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
     if best_aux is not None and best_aux.best_model_path:

@@ -1,0 +1,38 @@
+"""What each label set costs the other: the shipped models on FER2013 PrivateTest and FER+ Test, 7 classes.
+
+    python benchmarks/cross_dataset.py --fer2013 PATH/fer2013 --ferplus PATH/ferplus
+
+The FER2013 default (7 classes) is scored on FER+ Test by majority vote with the contempt faces left out;
+the FER+ model (8 classes) on FER2013 PrivateTest with its contempt output folded away (the other seven
+renormalised). Same faces in both test splits, two label sets. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from vitfer.evaluation.evaluate import evaluate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fer2013", required=True, help="FER2013 folder layout")
+    parser.add_argument("--ferplus", required=True, help="FER+ folder layout")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in ("default", "ferplus"):
+            for name, data in (("FER2013 PrivateTest", args.fer2013), ("FER+ Test (majority)", args.ferplus)):
+                result = evaluate(model, data, "test", out_dir=Path(tmp) / f"{model}-{Path(data).name}")
+                plain = result["plain"]
+                dropped = ", ".join(f"{k} {v}" for k, v in result["labels_dropped_from_data"].items()) or "-"
+                rows.append((model, name, plain["samples"], plain["accuracy"], plain["macro"]["f1"], dropped))
+    print("| shipped model | test split | faces | accuracy | macro-F1 | faces left out |\n|---|---|---|---|---|---|")
+    for model, name, faces, accuracy, f1, dropped in rows:
+        print(f"| {model} | {name} | {faces} | {accuracy:.4f} | {f1:.4f} | {dropped} |")
+
+
+if __name__ == "__main__":
+    main()
