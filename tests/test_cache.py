@@ -49,6 +49,30 @@ def test_labels_outside_label_set_are_refused(ck_folder):
 
 
 def test_empty_manifest(fer_folder):
-    with pytest.raises(DataError, match="empty"):
+    with pytest.raises(DataError, match="the manifest is empty"):
         build_cache(read_dataset(fer_folder).iloc[0:0])
-    assert np.all(build_cache(read_dataset(fer_folder)).images.numpy() >= 0)
+
+
+def test_a_broken_cache_file_is_rebuilt_not_fatal(fer_folder, tmp_path, caplog):
+    manifest = read_dataset(fer_folder)
+    first = cached(manifest, tmp_path / "c")
+    path = next((tmp_path / "c").glob("*.pt"))
+    path.write_bytes(path.read_bytes()[:1000])  # what a kill during a plain write leaves
+    with caplog.at_level("WARNING"):
+        again = cached(manifest, tmp_path / "c")
+    assert torch.equal(again.images, first.images) and "decoding the faces again" in caplog.text
+    assert FaceCache.load(path).images.shape == first.images.shape  # rewritten whole
+
+
+def test_a_cache_write_that_dies_leaves_no_file(fer_folder, tmp_path, monkeypatch):
+    cache = build_cache(read_dataset(fer_folder))
+
+    def killed(obj, target):
+        with open(target, "wb") as handle:
+            handle.write(b"half a cache")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cache.save(tmp_path / "c" / "faces.pt")
+    assert list((tmp_path / "c").iterdir()) == []

@@ -307,3 +307,20 @@ def test_a_run_that_dies_keeps_its_rows_and_the_old_file(tiny_checkpoint, astron
     assert save.read_text() == "earlier results\n"
     partial = list(csv.DictReader(open(tmp_path / "faces.csv.partial")))
     assert [int(r["frame"]) for r in partial] == [0, 1, 2, 3, 4]
+
+
+def test_a_very_large_photo_is_searched_on_a_downscaled_copy(tiny_checkpoint, astronaut):
+    image = cv2.imread(str(astronaut))
+    big = cv2.resize(image, (6000, 6000), interpolation=cv2.INTER_LINEAR)  # Haar on such sizes is slow or crashes
+    predictor = Predictor(tiny_checkpoint)
+    seen = cv2.resize(big, None, fx=1600 / 6000, fy=1600 / 6000, interpolation=cv2.INTER_AREA)  # what it is given
+    expected = [np.array(f.box) * 6000 / 1600 for f in predictor.predict(seen)]
+    found = [np.array(f.box) for f in predictor.predict(big)]
+    assert len(found) == len(expected) >= 1
+    assert all(np.abs(a - b).max() <= 6 for a, b in zip(sorted(found, key=tuple), sorted(expected, key=tuple)))
+
+
+def test_a_tiny_input_is_answered_with_a_warning(tiny_checkpoint, caplog):
+    with caplog.at_level("WARNING"):
+        faces = Predictor(tiny_checkpoint, detector="none").predict(np.full((1, 1, 3), 90, np.uint8))
+    assert len(faces) == 1 and "a face of 1 px is far below the 48 px faces" in caplog.text

@@ -1,11 +1,15 @@
-"""Output folders that never overwrite an earlier result: ``runs/predict``, then ``runs/predict2``, ...
+"""Outputs that never overwrite or half-write a result.
 
-The habit of Ultralytics' ``increment_path``: a verb's default output folder is taken afresh for each call
-unless the caller passes ``exist_ok`` to reuse it.
+``increment_path``: a verb's default output folder is taken afresh for each call (``runs/predict``, then
+``runs/predict2``, ..., Ultralytics' habit) unless the caller passes ``exist_ok`` to reuse it.
+``atomic_write``: files (caches, exports, model files) appear whole or not at all.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,3 +23,19 @@ def increment_path(path: str | Path, exist_ok: bool = False) -> Path:
         if not candidate.exists():
             return candidate
     raise FileExistsError(f"no free output folder next to {path}; pass exist_ok to reuse it")
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step, on failure it goes.
+
+    A run killed midway leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ import torch
 
 from vitfer.data.readers import DataError, OnError
 from vitfer.labels import label_set
+from vitfer.runs import atomic_write
 from vitfer.preprocess import decode_face
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
@@ -51,10 +54,10 @@ class FaceCache:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"images": self.images, "labels": self.labels, "split": self.split.tolist(),
-                    "source": self.source.tolist(), "items": self.items.tolist(),
-                    "class_names": list(self.class_names), "skipped": self.skipped, "soft": self.soft}, path)
+        with atomic_write(path) as partial:
+            torch.save({"images": self.images, "labels": self.labels, "split": self.split.tolist(),
+                        "source": self.source.tolist(), "items": self.items.tolist(),
+                        "class_names": list(self.class_names), "skipped": self.skipped, "soft": self.soft}, partial)
         return path
 
     @classmethod
@@ -163,7 +166,10 @@ def cached(manifest: pd.DataFrame, cache_dir: str | Path | None, size: int = 48,
         return build_cache(manifest, size, channels, num_classes, on_error)
     path = Path(cache_dir) / f"faces-{manifest_fingerprint(manifest, size, channels)}-{num_classes}.pt"
     if path.exists():
-        return FaceCache.load(path)
+        try:
+            return FaceCache.load(path)
+        except DataError as err:
+            log.warning("%s; decoding the faces again", err)
     cache = build_cache(manifest, size, channels, num_classes, on_error)
     cache.save(path)
     return cache

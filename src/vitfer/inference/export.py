@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from vitfer.models.checkpoint import load_model
+from vitfer.runs import atomic_write
 
 EXPORT_REVISION = 2  # bump when exported graphs change (2: hybrid ViT batch axis stays dynamic)
 
@@ -22,15 +23,16 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
     size = loaded.preprocess.img_size
     example = torch.zeros(2, loaded.preprocess.in_channels, size, size)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(loaded.model, (example,), str(out), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
-                      dynamo=False)
-    model = onnx.load(str(out))
-    meta = {k: v for k, v in loaded.meta.items() if k in ("format", "model_config", "preprocess", "labels", "metrics")}
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "vitfer", json.dumps(meta)
-    onnx.save(model, str(out))
+    with atomic_write(out) as partial:
+        torch.onnx.export(loaded.model, (example,), str(partial), input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
+                          dynamo=False)
+        model = onnx.load(str(partial))
+        meta = {k: v for k, v in loaded.meta.items()
+                if k in ("format", "model_config", "preprocess", "labels", "metrics", "card", "calibration")}
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "vitfer", json.dumps(meta)
+        onnx.save(model, str(partial))
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -41,8 +43,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
         level = root.level
         root.setLevel(logging.ERROR)  # onnxruntime warns per tensor it leaves alone
         try:
-            quantize_dynamic(str(out), str(quantized), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul", "Gemm"])
+            with atomic_write(quantized) as partial:
+                quantize_dynamic(str(out), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                                 op_types_to_quantize=["MatMul", "Gemm"])
         finally:
             root.setLevel(level)
         return quantized

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from vitfer.faces.detectors import FaceBox, FaceDetector, create_detector
 from vitfer.inference.backends import create_backend
 from vitfer.inference.sources import Frame, SourceError, iter_frames, read_image
 from vitfer.inference.tracking import FaceTracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,16 +65,32 @@ class Predictor:
         # so that threads (the HTTP server's inference slots) can share one Predictor.
         self._detector_lock = threading.Lock()
 
+    #: frames larger than this (longest side, pixels) are searched for faces on a downscaled copy: OpenCV's
+    #: detectors slow down with area and Haar crashes on very large images; boxes are mapped back to full size
+    detect_max_side: int = 1600
+
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         if self.detector is None:
             return [FaceBox(0, 0, image.shape[1], image.shape[0], 1.0)]
+        scale = min(1.0, self.detect_max_side / max(image.shape[:2]))
+        if scale < 1.0:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         with self._detector_lock:
-            return self.detector.detect(image)
+            boxes = self.detector.detect(image)
+        if scale == 1.0:
+            return boxes
+        return [FaceBox(int(round(b.x1 / scale)), int(round(b.y1 / scale)), int(round(b.x2 / scale)),
+                        int(round(b.y2 / scale)), b.score) for b in boxes]
 
     def faces_tensor(self, image: np.ndarray, boxes: list[FaceBox]) -> torch.Tensor:
         """Square crops of the faces, decoded as the training faces were (``Preprocess.decode``): uint8 N x C x d x d."""
         margin = self.preprocess.crop_margin if self.detector is not None else 0.0
-        return self.preprocess.decode([crop_face(image, box, margin) for box in boxes])
+        crops = [crop_face(image, box, margin) for box in boxes]
+        smallest = min((min(c.shape[:2]) for c in crops), default=self.preprocess.decode_size)
+        if smallest < self.preprocess.decode_size // 2:
+            log.warning("a face of %d px is far below the %d px faces this model learnt from; its label is unreliable",
+                        smallest, self.preprocess.decode_size)
+        return self.preprocess.decode(crops)
 
     def classify(self, faces: torch.Tensor) -> np.ndarray:
         """Probabilities for a uint8 batch of face crops."""

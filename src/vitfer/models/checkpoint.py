@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from vitfer.preprocess import Preprocess
+from vitfer.runs import atomic_write
 from vitfer.models.factory import FERNet, ModelConfig, build_from_config
 
 FORMAT_VERSION = 1
@@ -43,9 +44,9 @@ def save_model(path: str | Path, model: FERNet, preprocess: Preprocess, labels: 
                half: bool = False, **extra) -> Path:
     """Write one compact file (weights + description) that ``load_model`` can read with no config."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save({"vitfer": describe(model, preprocess, labels, **extra), "state_dict": state}, path)
+    with atomic_write(path) as partial:
+        torch.save({"vitfer": describe(model, preprocess, labels, **extra), "state_dict": state}, partial)
     return path
 
 
