@@ -72,14 +72,14 @@ def test_no_augmented_copy_of_a_held_out_face_reaches_training(fer_folder):
     held_rows = set(expanded.indices("val")) | set(expanded.indices("test"))
     assert not (set(module.train_rows) & held_rows)
     # and batches seen in training come from train rows only
-    seen = torch.cat([labels for _, labels in module.train_dataloader()])
+    seen = torch.cat([labels for _, labels, *_targets in module.train_dataloader()])
     assert len(seen) == (len(module.train_rows) // module.batch_size) * module.batch_size
 
 
 def test_datamodule_augments_only_when_training(fer_folder):
     cache = build_cache(read_dataset(fer_folder))
     module = FERDataModule(cache, Preprocess(img_size=32, in_channels=3), batch_size=8)
-    images, labels = next(iter(module.val_dataloader()))
+    images, labels, *_targets = next(iter(module.val_dataloader()))
     x, y = module.on_after_batch_transfer((images, labels), 0)
     assert x.shape == (14, 3, 32, 32) and torch.equal(y, labels)
     x2, _ = module.on_after_batch_transfer((images, labels), 0)

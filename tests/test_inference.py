@@ -324,3 +324,14 @@ def test_a_tiny_input_is_answered_with_a_warning(tiny_checkpoint, caplog):
     with caplog.at_level("WARNING"):
         faces = Predictor(tiny_checkpoint, detector="none").predict(np.full((1, 1, 3), 90, np.uint8))
     assert len(faces) == 1 and "a face of 1 px is far below the 48 px faces" in caplog.text
+
+
+def test_the_ferplus_model_is_selected_by_name(astronaut):
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+
+    faces = Predictor("ferplus").predict(astronaut)
+    assert len(faces) == 1 and set(faces[0].probabilities) == set(EMOTIONS_7) | {"contempt"}
+    listing = CliRunner().invoke(app, ["models"]).output
+    assert "ferplus    8 classes" in listing and "default    7 classes" in listing

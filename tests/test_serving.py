@@ -56,7 +56,7 @@ def test_predict_multipart_and_raw(client, astronaut_jpeg):
 
 @pytest.mark.parametrize("kwargs,status,message", [
     ({"content": b"", "headers": {"content-type": "image/jpeg"}}, 400, "empty upload"),
-    ({"content": b"not an image at all", "headers": {"content-type": "image/png"}}, 415, "not a decodable image"),
+    ({"content": b"not an image at all", "headers": {"content-type": "image/png"}}, 415, "cannot decode image"),
     ({"content": b"{}", "headers": {"content-type": "application/json"}}, 415, "unsupported content type"),
     ({"files": {"photo": ("a.jpg", b"xx", "image/jpeg")}}, 422, "field 'file'"),
     ({"content": b"\xff" * 2_100_000, "headers": {"content-type": "image/jpeg"}}, 413, "exceeds the limit"),

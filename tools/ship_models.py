@@ -2,7 +2,8 @@
 
     python tools/ship_models.py runs/default-hybrid-vit-tiny --fer2013 PATH/fer2013 [--ferplus PATH/ferplus]
 
-- ``default.pt``: the run's ``model.pt`` (FER2013 head, best PublicTest accuracy), temperature fitted on PublicTest.
+- ``default.pt``: the run's ``model.pt`` (FER2013 head, best PublicTest accuracy), with the horizontal-flip
+  test-time augmentation built in (+1.3 points on PublicTest) and a temperature fitted on PublicTest.
 - ``ferplus.pt``: the run's ``model-aux.pt`` (FER+ head, best FER+ Valid majority accuracy), temperature fitted on
   FER+ Valid. Written when the run has one and ``--ferplus`` is given.
 
@@ -30,26 +31,36 @@ DESCRIPTIONS = {
 }
 
 
-def ship(run: Path, name: str, source: Path, data: Path) -> dict:
-    """Calibrate ``source`` on ``data``'s validation split, evaluate it there and on its test split, ship it."""
+def ship(run: Path, name: str, source: Path, data: Path, tta: str) -> dict:
+    """Build in ``tta``, calibrate on ``data``'s validation split, evaluate there and once on its test split, ship."""
     target = SHIPPED_MODELS[name]
-    calibrated = run / f"shipped-{name}.pt"
+    with_tta, calibrated = run / f"shipped-{name}-uncalibrated.pt", run / f"shipped-{name}.pt"
+    loaded = load_model(source)
+    loaded.model.config.tta = tta
+    save_model(with_tta, loaded.model, loaded.preprocess, loaded.labels, **extra_meta(loaded.meta))
     calibrated.unlink(missing_ok=True)
-    record = calibrate(source, data, calibrated, split="val")
+    record = calibrate(with_tta, data, calibrated, split="val")
     trained, val_name, test_name = DESCRIPTIONS[name]
     card = {"trained on": trained, "selected on": val_name, "recipe": "configs/default.yaml",
+            "test-time augmentation (built in)": tta,
             "temperature": record["temperature"], "ECE before/after": [record["ece_before"], record["ece_after"]]}
-    for split, split_name in (("val", val_name), ("test", test_name)):
-        results = evaluate(calibrated, data, split, tta="flip", out_dir=run / f"shipped-{name}-{split}")
+    loaded = load_model(calibrated)
+    save_model(target, loaded.model, loaded.preprocess, loaded.labels, half=True, **extra_meta(loaded.meta))
+    for split, split_name in (("val", val_name), ("test", test_name)):  # the fp16 file as it ships
+        results = evaluate(target, data, split, out_dir=run / f"shipped-{name}-{split}")
         card[f"{split_name} accuracy"] = round(results["plain"]["accuracy"], 4)
         card[f"{split_name} macro-F1"] = round(results["plain"]["macro"]["f1"], 4)
-        card[f"{split_name} accuracy, flip TTA"] = round(results["tta_flip"]["accuracy"], 4)
-    loaded = load_model(calibrated)
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
-    save_model(target, loaded.model, loaded.preprocess, loaded.labels, half=True, **{**meta, "card": card})
+    shipped = load_model(target)
+    save_model(target, shipped.model, shipped.preprocess, shipped.labels, half=True,
+               **{**extra_meta(shipped.meta), "card": card})
     (run / f"shipped-{name}.json").write_text(json.dumps(card, indent=2))
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): {json.dumps(card, indent=1)}")
     return card
+
+
+def extra_meta(meta: dict) -> dict:
+    """What a model file carries beside its architecture, input contract and labels."""
+    return {k: v for k, v in meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
 
 
 def main() -> None:
@@ -57,10 +68,12 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="finished run folder (model.pt, optional model-aux.pt)")
     parser.add_argument("--fer2013", type=Path, required=True, help="FER2013 folder layout (PublicTest, PrivateTest)")
     parser.add_argument("--ferplus", type=Path, default=None, help="FER+ folder layout (FER2013Valid, FER2013Test)")
+    parser.add_argument("--tta", default="flip", choices=["none", "flip"],
+                        help="test-time augmentation built into the shipped models (chosen on PublicTest)")
     args = parser.parse_args()
-    ship(args.run, "default", args.run / "model.pt", args.fer2013)
+    ship(args.run, "default", args.run / "model.pt", args.fer2013, args.tta)
     if args.ferplus is not None and (args.run / "model-aux.pt").is_file():
-        ship(args.run, "ferplus", args.run / "model-aux.pt", args.ferplus)
+        ship(args.run, "ferplus", args.run / "model-aux.pt", args.ferplus, args.tta)
 
 
 if __name__ == "__main__":

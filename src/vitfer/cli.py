@@ -142,9 +142,15 @@ def data_cache(
 
 @app.command("models")
 def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard filter, e.g. 'deit*'")] = None) -> None:
-    """List model names: vitfer's own, then timm ViT/DeiT names (any timm name works)."""
+    """List the shipped models with their figures, then architectures: vitfer's own, then timm ViT/DeiT names."""
+    from vitfer.inference.backends import shipped_models
     from vitfer.models.factory import VITFER_MODELS, available_models
 
+    if pattern is None:
+        typer.echo("shipped models (--model NAME):")
+        for name, summary in shipped_models().items():
+            typer.echo(f"  {name:10s} {summary}")
+        typer.echo("architectures (vitfer train --model NAME):")
     for name in available_models(pattern):
         typer.echo(f"{name:40s} {VITFER_MODELS.get(name, '')}".rstrip())
 

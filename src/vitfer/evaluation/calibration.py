@@ -18,14 +18,24 @@ from vitfer.models.checkpoint import LoadedModel, load_model, save_model
 from vitfer.models.factory import FERNet
 
 
-def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """The temperature T > 0 that minimises the negative log-likelihood of ``softmax(logits / T)``."""
+def scaled_log_probabilities(view_logits: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
+    """Log of the probabilities averaged over test-time views (V x B x C logits) at a temperature."""
+    return (view_logits / temperature).softmax(dim=-1).mean(dim=0).clamp(min=1e-12).log()
+
+
+def fit_temperature(view_logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature T > 0 minimising the negative log-likelihood of the view-averaged ``softmax(logits / T)``.
+
+    ``view_logits``: V x B x C (V test-time views; V = 1 without test-time augmentation), or B x C.
+    """
+    if view_logits.ndim == 2:
+        view_logits = view_logits[None]
     log_t = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), targets)
+        loss = F.nll_loss(scaled_log_probabilities(view_logits, log_t.exp()), targets)
         loss.backward()
         return loss
 
@@ -51,10 +61,11 @@ def fold_temperature(model: FERNet, temperature: float) -> None:
 
 
 @torch.no_grad()
-def logits_of(loaded: LoadedModel, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def view_logits_of(loaded: LoadedModel, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The model's logits per test-time view: V x N x classes."""
     loaded.model.eval()
-    return torch.cat([loaded.model(loaded.preprocess(images[i:i + batch_size]))
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat([loaded.model.view_logits(loaded.preprocess(images[i:i + batch_size]))
+                      for i in range(0, len(images), batch_size)], dim=1)
 
 
 def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val") -> dict:
@@ -68,18 +79,17 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
     loaded = load_model(path)
     size, channels = eval_size(loaded)
     eval_data = load_eval_data(data, split, loaded.labels, size, channels)
-    logits = logits_of(loaded, eval_data.images)[:, eval_data.model_columns]
+    logits = view_logits_of(loaded, eval_data.images)[..., eval_data.model_columns]
     targets = torch.as_tensor(eval_data.targets)
     temperature = fit_temperature(logits, targets)
-    before = logits.softmax(-1).numpy()
-    after = (logits / temperature).softmax(-1).numpy()
+    before, after = (scaled_log_probabilities(logits, t) for t in (1.0, temperature))
     earlier = float((loaded.meta.get("calibration") or {}).get("temperature", 1.0))
     record = {"temperature": round(earlier * temperature, 4), "fitted_on": f"{Path(data).name} {split}",
               "faces": int(len(targets)),
-              "ece_before": round(calibration_bins(before, eval_data.targets)["ece"], 4),
-              "ece_after": round(calibration_bins(after, eval_data.targets)["ece"], 4),
-              "nll_before": round(float(F.cross_entropy(logits, targets)), 4),
-              "nll_after": round(float(F.cross_entropy(logits / temperature, targets)), 4)}
+              "ece_before": round(calibration_bins(before.exp().numpy(), eval_data.targets)["ece"], 4),
+              "ece_after": round(calibration_bins(after.exp().numpy(), eval_data.targets)["ece"], 4),
+              "nll_before": round(float(F.nll_loss(before, targets)), 4),
+              "nll_after": round(float(F.nll_loss(after, targets)), 4)}
     fold_temperature(loaded.model, temperature)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
     meta["calibration"] = record

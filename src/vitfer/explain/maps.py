@@ -101,7 +101,7 @@ def explain_batch(loaded: LoadedModel, faces: torch.Tensor, method: str = "rollo
     """
     if method not in METHODS:
         raise ExplainError(f"unknown method {method!r}; use {' or '.join(METHODS)}")
-    model = loaded.model.eval()
+    model = loaded.model.plain().eval()  # one view: maps and activations line up with the input
     x = loaded.preprocess(faces)
     size = faces.shape[-2:]
     if method == "rollout" and hasattr(model.backbone, "attention_maps"):  # Hugging Face ViT / ViT-MAE

@@ -30,6 +30,22 @@ def resolve_model_path(model: str | Path | None) -> Path:
     return Path(model).expanduser()
 
 
+def shipped_models() -> dict[str, str]:
+    """Each shipped model's name -> a one-line summary from its card (classes, test accuracy)."""
+    from vitfer.models.checkpoint import read_checkpoint
+
+    summaries = {}
+    for name, path in SHIPPED_MODELS.items():
+        if not path.is_file():
+            summaries[name] = f"missing ({path})"
+            continue
+        meta = read_checkpoint(path)["vitfer"]
+        card = meta.get("card", {})
+        figures = ", ".join(f"{k} {v:.2%}" for k, v in card.items() if k.endswith("accuracy") and "Test" in k)
+        summaries[name] = f"{len(meta['labels'])} classes, {meta['model_config']['name']}; {figures}"
+    return summaries
+
+
 class TorchBackend:
     """Runs a vitfer checkpoint with PyTorch."""
 

@@ -48,6 +48,7 @@ class ModelConfig:
     drop_path_rate: float = 0.1
     kwargs: dict = field(default_factory=dict)
     aux_classes: int = 0  # > 0: a second head trained on another label set (e.g. FER+ votes) beside the first
+    tta: str = "none"  # "flip": every input is classified with its mirror image too, inside the model (any backend)
 
     def resolved_img_size(self) -> int:
         return self.img_size or DEFAULT_IMG_SIZE.get(self.name, 112)
@@ -72,7 +73,23 @@ class FERNet(nn.Module):
         self.config = config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        """Logits; with ``config.tta == 'flip'``, the log of the probabilities averaged over the two views."""
+        if self.config.tta == "none":
+            return self.head(self.backbone(x))
+        return self.view_logits(x).softmax(dim=-1).mean(dim=0).log()
+
+    def view_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's logits per test-time view, V x B x classes (V = 1 without TTA), in one batch."""
+        views = [x] if self.config.tta == "none" else [x, x.flip(-1)]
+        logits = self.head(self.backbone(torch.cat(views) if len(views) > 1 else x))
+        return logits.reshape(len(views), -1, logits.shape[-1])
+
+    def plain(self) -> FERNet:
+        """The same weights without built-in test-time augmentation (for methods that need one view)."""
+        if self.config.tta == "none":
+            return self
+        return FERNet(self.backbone, self.head, ModelConfig(**{**self.config.to_dict(), "tta": "none"}),
+                      self.aux_head)
 
     def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits of the main head and of the auxiliary head (None without one)."""
@@ -213,6 +230,8 @@ def build_model(name: str = "hybrid_vit_tiny", num_classes: int = 7, pretrained:
 def build_from_config(config: ModelConfig, pretrained: bool | str | None = None, freeze: str = "none") -> FERNet:
     """Build a model from a ModelConfig (as stored inside checkpoints)."""
     _check_name(config.name)
+    if config.tta not in ("none", "flip"):
+        raise ModelError(f"unknown built-in test-time augmentation {config.tta!r}; use none or flip")
     from_hub = pretrained is True
     if from_hub and config.name in ("cnn3", "hybrid_vit_tiny", "hybrid_vit_small"):
         raise WeightImportError(f"{config.name} has no weights to download; pass a local file "

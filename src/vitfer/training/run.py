@@ -231,11 +231,13 @@ def export_best(run_dir: Path, ckpt_path: str, preprocess: Preprocess, labels: t
     model = loaded.model.split_aux() if aux else loaded.model.drop_aux()
     suffix = "-aux" if aux else ""
     data = read_checkpoint(ckpt_path)
+    monitor = "val_aux_acc" if aux else config.train.monitor
     score = None
-    for cb_state in data.get("callbacks", {}).values():
-        if isinstance(cb_state, dict) and "best_model_score" in cb_state and cb_state["best_model_score"] is not None:
+    for key, cb_state in data.get("callbacks", {}).items():  # the checkpoint callback that watched this metric
+        if (f"'monitor': '{monitor}'" in str(key) and isinstance(cb_state, dict)
+                and cb_state.get("best_model_score") is not None):
             score = float(cb_state["best_model_score"])
-    summary = {"monitor": "val_aux_acc" if aux else config.train.monitor, "best_score": score,
+    summary = {"monitor": monitor, "best_score": score,
                "epoch": data.get("epoch"), "checkpoint": str(ckpt_path)}
     (run_dir / f"best_metrics{suffix}.json").write_text(json.dumps(summary, indent=2))
     return save_model(run_dir / f"model{suffix}.pt", model, preprocess, labels, config=config.to_dict(),
