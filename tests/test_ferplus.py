@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import FERPLUS_VOTES, SHARED, face_like, write_ferplus
+from tests.conftest import FERPLUS_VOTES, SHARED, face_like
 from vitfer.data.cache import build_cache
 from vitfer.data.ferplus import (ferplus_targets, join_ferplus_votes, read_ferplus, read_ferplus_csv,
                                  read_ferplus_votes)

@@ -165,6 +165,9 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
 
     cache = load_data(config)
     m = config.model
+    if m.name.startswith("hybrid_vit") and not m.pretrained:
+        log.warning("%s starts from a random convolutional stem; the shipped recipe starts it from ImageNet: "
+                    "--set model.pretrained=PATH/mobilenet_v2_1.0_224_quant.tflite", m.name)
     model = build_model(m.name, config.data.num_classes, pretrained=m.pretrained, img_size=m.img_size,
                         head=m.head, freeze=m.freeze, head_dropout=m.head_dropout,
                         drop_path_rate=m.drop_path_rate, kwargs=m.kwargs,
