@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from vitfer.serving.app import ApiError, InferenceGate, ServeLimits, create_app
+from vitfer.serving.app import ApiError, InferenceGate, ServeLimits, create_app, loopback_hosts
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_browser_page_draws_a_labelled_box(tmp_path, tiny_checkpoint, astronaut)
         for _ in range(30):
             out.write(b"FRAME\n" + yuv)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(tiny_checkpoint), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(tiny_checkpoint, allowed_hosts=loopback_hosts("127.0.0.1")), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -189,3 +189,31 @@ def test_browser_page_draws_a_labelled_box(tmp_path, tiny_checkpoint, astronaut)
         thread.join(5)
     assert labels in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     assert drawn > 100  # box and label background pixels were painted
+
+
+def test_other_web_pages_cannot_drive_the_server(tiny_checkpoint, astronaut_jpeg):
+    from starlette.websockets import WebSocketDisconnect
+
+    image = {"content": astronaut_jpeg, "headers": {"content-type": "image/jpeg"}}
+    with TestClient(create_app(tiny_checkpoint, cors_origins=["http://ok.example"])) as client:
+        evil = client.post("/predict", content=image["content"],
+                           headers={**image["headers"], "origin": "http://evil.example"})
+        assert evil.status_code == 403 and "http://evil.example" in evil.json()["error"]
+        for origin in ("http://testserver", "http://ok.example", None):  # its own page, a listed page, no browser
+            headers = {**image["headers"], **({"origin": origin} if origin else {})}
+            assert client.post("/predict", content=image["content"], headers=headers).status_code == 200
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as socket:
+                socket.receive_json()
+        assert refused.value.code == 1008
+        with client.websocket_connect("/ws", headers={"origin": "http://testserver"}) as socket:
+            socket.send_bytes(astronaut_jpeg)
+            assert "faces" in socket.receive_json()
+
+
+def test_a_loopback_server_answers_only_to_its_own_names(tiny_checkpoint):
+    app = create_app(tiny_checkpoint, allowed_hosts=loopback_hosts("127.0.0.1"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/health", headers={"host": "rebound.evil.example:8000"}).status_code == 400
+    assert loopback_hosts("0.0.0.0") is None

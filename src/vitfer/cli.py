@@ -351,7 +351,10 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
     max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,
     max_queue: Annotated[int, typer.Option(help="waiting requests before answering 503")] = 32,
-    cors: Annotated[Optional[list[str]], typer.Option(help="allowed CORS origin (repeatable); off by default")] = None,
+    cors: Annotated[Optional[list[str]], typer.Option("--cors-origin", "--cors",
+                                                      help="a web page origin allowed to call this server, e.g. "
+                                                           "http://localhost:3000 (repeatable); by default only "
+                                                           "the server's own page")] = None,
 ) -> None:
     """HTTP API (POST /predict, GET /health, GET /model, WebSocket /ws, docs at /docs) and a webcam page at /."""
     from vitfer.serving.app import ServeLimits, serve

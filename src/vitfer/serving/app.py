@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -71,11 +72,31 @@ def model_card(predictor: Predictor) -> dict:
             "backend": predictor.backend.name, "card": meta.get("card", {})}
 
 
+def same_origin_or_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """Browsers name the page that sends a request in ``Origin``; only this server's own page (or a listed
+    origin) may drive it. Clients that are not browsers send no Origin and are not limited here."""
+    if not origin:
+        return True
+    if origin in allowed:
+        return True
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def loopback_hosts(host: str) -> list[str] | None:
+    """Host names a server bound to ``host`` answers to: on loopback only its own names (no DNS rebinding)."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return ["127.0.0.1", "localhost", "[::1]", "::1"]
+    return None  # bound to a real interface: reachable under names we cannot know
+
+
 def create_app(model: str | Path | None = None, detector: str = "haar", backend: str = "torch",
                limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
-               predictor: Predictor | None = None, detector_model: str | Path | None = None) -> FastAPI:
-    """The HTTP app; CORS stays off unless ``cors_origins`` lists allowed origins."""
+               predictor: Predictor | None = None, detector_model: str | Path | None = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The HTTP app. Cross-origin requests and WebSockets are refused unless ``cors_origins`` lists the origin;
+    ``allowed_hosts`` (None: any) limits the ``Host`` header."""
     limits = limits or ServeLimits()
+    allowed_origins = list(cors_origins or [])
     predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model)
     gate = InferenceGate(limits)
     app = FastAPI(title="vitfer", version="0.1.0",
@@ -84,6 +105,10 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"])
+    if allowed_hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, err: ApiError) -> JSONResponse:
@@ -139,6 +164,10 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
 
     @app.post("/predict", summary="Faces, boxes, emotion labels and probabilities of one image")
     async def predict(request: Request) -> dict:
+        origin = request.headers.get("origin")
+        if not same_origin_or_allowed(origin, request.headers.get("host"), allowed_origins):
+            raise ApiError(403, f"requests from the page {origin} are refused; start the server with "
+                                "--cors-origin to allow it")
         data, name = await read_upload(request)
         return await gate.run(classify, data, name)
 
@@ -153,6 +182,9 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
     @app.websocket("/ws")
     async def stream(socket: WebSocket) -> None:
         """Send binary image frames; each gets one JSON reply (faces, or an error) in order."""
+        if not same_origin_or_allowed(socket.headers.get("origin"), socket.headers.get("host"), allowed_origins):
+            await socket.close(code=1008)  # before the handshake: the browser sees HTTP 403
+            return
         await socket.accept()
         try:
             while True:
@@ -187,5 +219,6 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     """Run the app with uvicorn."""
     import uvicorn
 
-    app = create_app(model, detector, backend, limits, cors_origins, detector_model=detector_model)
+    app = create_app(model, detector, backend, limits, cors_origins, detector_model=detector_model,
+                     allowed_hosts=loopback_hosts(host))
     uvicorn.run(app, host=host, port=port, log_level="info")
