@@ -32,12 +32,42 @@ def test_fer_csv(fer_csv):
     assert manifest["label"].iloc[0] == "angry"
 
 
-def test_fer_csv_bad_row_is_named(tmp_path):
+GOOD_PIXELS = " ".join(["7"] * 2304)
+
+
+@pytest.mark.parametrize("row, problem", [
+    (f"9,{GOOD_PIXELS},Training", "unknown emotion id 9"),
+    (f"happy,{GOOD_PIXELS},Training", "emotion 'happy' is not a number"),
+    ("3,1 2 3,Training", "not 2304 space-separated whole numbers"),
+    (f"3,{GOOD_PIXELS[:-1]}x,Training", "not 2304 space-separated whole numbers"),
+    (f"3,{GOOD_PIXELS[:-1]}300,Training", "over 255"),
+    (f"3,{GOOD_PIXELS},Training,extra", "expected 3 fields"),
+    (f"3,{GOOD_PIXELS},Someday", "unknown Usage 'Someday'"),
+])
+def test_fer_csv_bad_rows_are_named_and_skipped_alone(tmp_path, row, problem):
     path = tmp_path / "bad.csv"
-    path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
-    with pytest.raises(DataError, match="row 2"):
+    path.write_text(f"emotion,pixels,Usage\n0,{GOOD_PIXELS},Training\n{row}\n4,{GOOD_PIXELS},PublicTest\n")
+    with pytest.raises(DataError, match=f"line 3: .*{problem}"):
         read_fer2013_csv(path)
-    assert read_fer2013_csv(path, on_error="skip").empty
+    manifest = read_fer2013_csv(path, on_error="skip")
+    assert manifest["label"].tolist() == ["angry", "sad"] and len(manifest.attrs["skipped"]) == 1
+
+
+@pytest.mark.parametrize("content, problem", [(b"", "is empty"), (b"emotion,pixels\n\xff\xfe,1\n", "not UTF-8")])
+def test_fer_csv_unreadable_files_are_named(tmp_path, content, problem):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=problem):
+        read_fer2013_csv(path, on_error="skip")
+
+
+def test_fer_csv_without_usage_is_split_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "nousage.csv"
+    path.write_text("emotion,pixels\n" + "".join(f"{i % 7},{GOOD_PIXELS}\n" for i in range(70)))
+    with caplog.at_level("WARNING"):
+        manifest = read_fer2013_csv(path)
+    assert "no Usage column" in caplog.text
+    assert manifest["split"].value_counts().to_dict() == {"train": 56, "val": 7, "test": 7}
 
 
 def test_class_folders_seeded_stratified_split(ck_folder):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import logging
 import re
 from pathlib import Path
 from typing import Literal
@@ -12,6 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from vitfer.labels import FER2013_IDS, UnknownLabelError, canonical_name
 
+log = logging.getLogger(__name__)
 OnError = Literal["raise", "skip"]
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"})
 MANIFEST_COLUMNS = ["item", "label", "source", "split"]
@@ -59,34 +62,66 @@ def _class_name(folder: Path, on_error: OnError, skipped: list[str]) -> str | No
         return None
 
 
-def read_fer2013_csv(path: str | Path, on_error: OnError = "raise") -> pd.DataFrame:
-    """Read the Kaggle FER2013 CSV (``emotion,pixels,Usage``); pixels stay in a ``pixels`` column."""
+_PIXELS = re.compile(r"\d{1,3}(?: \d{1,3}){2303}")
+_OVER_255 = re.compile(r"(?<!\d)(?:25[6-9]|2[6-9]\d|[3-9]\d\d)(?!\d)")
+
+
+def _fer2013_row_problem(fields: list[str], columns: dict[str, int]) -> str | None:
+    if len(fields) != len(columns):
+        return f"expected {len(columns)} fields ({', '.join(columns)}), got {len(fields)}"
+    emotion = fields[columns["emotion"]].strip()
+    if not emotion.lstrip("-").isdigit():
+        return f"emotion {emotion!r} is not a number"
+    if int(emotion) not in FER2013_IDS:
+        return f"unknown emotion id {emotion} (FER2013 has 0-6)"
+    pixels = fields[columns["pixels"]].strip()
+    if not _PIXELS.fullmatch(pixels):
+        return "pixels is not 2304 space-separated whole numbers"
+    if _OVER_255.search(pixels):
+        return "a pixel value is over 255"
+    if "Usage" in columns and fields[columns["Usage"]].strip() not in FER2013_USAGE:
+        return f"unknown Usage {fields[columns['Usage']].strip()!r} (Training, PublicTest or PrivateTest)"
+    return None
+
+
+def read_fer2013_csv(path: str | Path, on_error: OnError = "raise", seed: int = 0) -> pd.DataFrame:
+    """Read the Kaggle FER2013 CSV (``emotion,pixels,Usage``); pixels stay in a ``pixels`` column.
+
+    Every row is checked (field count, emotion id, 2304 pixel values of 0-255, Usage) and a bad one raises or
+    is skipped, named by its line. A file without ``Usage`` gets a seeded stratified 80/10/10 split, with a warning.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"FER2013 CSV not found: {path}")
-    table = pd.read_csv(path, dtype={"pixels": str})
-    missing = {"emotion", "pixels"} - set(table.columns)
+    try:
+        lines = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (bad byte at offset {err.start})") from None
+    if not lines:
+        raise DataError(f"{path} is empty; expected a header emotion,pixels,Usage and one row per face")
+    columns = {name.strip(): i for i, name in enumerate(lines[0])}
+    missing = {"emotion", "pixels"} - set(columns)
     if missing:
         raise DataError(f"{path} lacks column(s) {sorted(missing)}; expected emotion,pixels,Usage")
     rows, skipped = [], []
-    for row_number, row in enumerate(table.itertuples(index=False)):
-        where = f"{path} row {row_number + 2}"
-        problem = None
-        if row.emotion not in FER2013_IDS:
-            problem = f"unknown emotion id {row.emotion!r}"
-        elif not isinstance(row.pixels, str) or len(row.pixels.split()) != 48 * 48:
-            problem = "pixels is not 2304 space-separated values"
-        usage = getattr(row, "Usage", "Training")
-        if problem is None and usage not in FER2013_USAGE:
-            problem = f"unknown Usage {usage!r}"
+    for number, fields in enumerate(lines[1:], start=2):
+        problem = _fer2013_row_problem(fields, columns)
         if problem:
             if on_error == "raise":
-                raise DataError(f"{where}: {problem}")
-            skipped.append(f"{where}: {problem}")
+                raise DataError(f"{path} line {number}: {problem}")
+            skipped.append(f"{path} line {number}: {problem}")
             continue
-        rows.append({"item": f"{path}#{row_number}", "label": FER2013_IDS[int(row.emotion)],
-                     "source": "fer2013", "split": FER2013_USAGE[usage], "pixels": row.pixels})
-    return new_manifest(rows, skipped)
+        usage = fields[columns["Usage"]].strip() if "Usage" in columns else "Training"
+        rows.append({"item": f"{path}#{number - 2}", "label": FER2013_IDS[int(fields[columns['emotion']])],
+                     "source": "fer2013", "split": FER2013_USAGE[usage], "pixels": fields[columns["pixels"]].strip()})
+    if not rows:
+        raise DataError(f"{path} has no usable row" + (f" ({len(skipped)} skipped: {skipped[0]})" if skipped else ""))
+    manifest = new_manifest(rows, skipped)
+    if "Usage" not in columns:
+        log.warning("%s has no Usage column: made a seeded stratified split (80 %% train, 10 %% val, 10 %% test)",
+                    path)
+        manifest["split"] = stratified_split(manifest["label"].to_numpy(), 0.1, 0.1, seed)
+    return manifest
 
 
 _FER_PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_")
@@ -217,7 +252,7 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
         else:
             kind = "folders"
     if kind == "fer2013-csv":
-        return read_fer2013_csv(path, on_error)
+        return read_fer2013_csv(path, on_error, seed)
     if kind == "fer2013-folder":
         return read_fer2013_folder(path, on_error)
     if kind == "folders":
