@@ -217,3 +217,42 @@ def test_a_loopback_server_answers_only_to_its_own_names(tiny_checkpoint):
         assert client.get("/health").status_code == 200
         assert client.get("/health", headers={"host": "rebound.evil.example:8000"}).status_code == 400
     assert loopback_hosts("0.0.0.0") is None
+
+
+def test_a_slow_upload_is_cut_off(tiny_checkpoint):
+    """A real server on 127.0.0.1: a client that sends 1 kB of a promised 100 kB gets 408, not a held connection."""
+    import uvicorn
+
+    port = free_port()
+    app = create_app(tiny_checkpoint, limits=ServeLimits(read_timeout=0.5))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                         b"Content-Length: 100000\r\n\r\n" + b"\xff" * 1000)
+            start = time.perf_counter()
+            reply = slow.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 408") and time.perf_counter() - start < 5
+    finally:
+        server.should_exit = True
+
+
+def test_work_for_a_client_that_left_is_skipped():
+    from vitfer.serving.app import ClientGone
+
+    calls = []
+
+    async def left() -> bool:
+        return True
+
+    async def main() -> None:
+        gate = InferenceGate(ServeLimits(max_concurrent=1))
+        with pytest.raises(ClientGone):
+            await gate.run(calls.append, "work", abandoned=left)
+        assert await gate.run(lambda: "done") == "done"  # the slot was given back
+
+    asyncio.run(main())
+    assert calls == []

@@ -351,6 +351,9 @@ def serve_cmd(
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
     max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,
     max_queue: Annotated[int, typer.Option(help="waiting requests before answering 503")] = 32,
+    max_pixels: Annotated[int, typer.Option(help="largest image (width x height) accepted; checked from the "
+                                                 "header, before decoding")] = 4096 * 4096,
+    read_timeout: Annotated[float, typer.Option(help="seconds a client may take to send an upload (then 408)")] = 15.0,
     cors: Annotated[Optional[list[str]], typer.Option("--cors-origin", "--cors",
                                                       help="a web page origin allowed to call this server, e.g. "
                                                            "http://localhost:3000 (repeatable); by default only "
@@ -360,7 +363,7 @@ def serve_cmd(
     from vitfer.serving.app import ServeLimits, serve
 
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,
-                         max_queue=max_queue)
+                         max_queue=max_queue, max_pixels=max_pixels, read_timeout=read_timeout)
     run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
                 detector_model)
 

@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from vitfer.inference.predictor import Predictor
 from vitfer.inference.sources import SourceError, decode_image_bytes
@@ -30,6 +31,7 @@ class ServeLimits:
     max_pixels: int = 4096 * 4096
     max_concurrent: int = 2  # inferences running at once
     max_queue: int = 32  # requests waiting for a slot before the server answers 503
+    read_timeout: float = 15.0  # seconds a client may take to send its upload before the server answers 408
 
 
 class ApiError(Exception):
@@ -41,6 +43,10 @@ class ApiError(Exception):
         self.message = message
 
 
+class ClientGone(Exception):
+    """The client disconnected: nothing to compute, nothing to answer, nothing to log."""
+
+
 class InferenceGate:
     """At most ``max_concurrent`` inferences; up to ``max_queue`` waiting; beyond that, refuse (503)."""
 
@@ -49,7 +55,8 @@ class InferenceGate:
         self.max_queue = limits.max_queue
         self.waiting = 0
 
-    async def run(self, fn, *args):
+    async def run(self, fn, *args, abandoned=None):
+        """Run ``fn`` in a worker thread once a slot is free; skip it if ``abandoned()`` says the client left."""
         if self.waiting >= self.max_queue:
             raise ApiError(503, f"server busy: {self.waiting} requests already waiting; retry shortly")
         self.waiting += 1
@@ -58,6 +65,8 @@ class InferenceGate:
         finally:
             self.waiting -= 1
         try:
+            if abandoned is not None and await abandoned():
+                raise ClientGone()
             return await run_in_threadpool(fn, *args)
         finally:
             self.slots.release()
@@ -114,6 +123,10 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
     async def api_error(_request: Request, err: ApiError) -> JSONResponse:
         return JSONResponse({"error": err.message, "status": err.status}, status_code=err.status)
 
+    @app.exception_handler(ClientGone)
+    async def client_gone(_request: Request, _err: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody reads it; no traceback in the log
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(err.detail), "status": err.status_code}, status_code=err.status_code)
@@ -136,6 +149,15 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
                 "inference_ms": round(1000 * (time.perf_counter() - start), 2)}
 
     async def read_upload(request: Request) -> tuple[bytes, str]:
+        """The upload's bytes, read within ``limits.read_timeout`` seconds (a slow client gets 408)."""
+        try:
+            return await asyncio.wait_for(read_body(request), timeout=limits.read_timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"upload not received within {limits.read_timeout:g} s") from None
+        except ClientDisconnect:
+            raise ClientGone() from None
+
+    async def read_body(request: Request) -> tuple[bytes, str]:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limits.max_upload_bytes + 4096:
             raise ApiError(413, f"upload of {int(length)} bytes exceeds the limit of {limits.max_upload_bytes}")
@@ -169,7 +191,7 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
             raise ApiError(403, f"requests from the page {origin} are refused; start the server with "
                                 "--cors-origin to allow it")
         data, name = await read_upload(request)
-        return await gate.run(classify, data, name)
+        return await gate.run(classify, data, name, abandoned=request.is_disconnected)
 
     @app.get("/health")
     async def health() -> dict:
@@ -202,8 +224,11 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
                     await socket.send_json(await gate.run(classify, data, "frame"))
                 except ApiError as err:
                     await socket.send_json({"error": err.message, "status": err.status})
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, ClientGone):
             return
+        except RuntimeError as err:  # a send after the client left: nothing to report
+            if "close" not in str(err).lower() and "disconnect" not in str(err).lower():
+                raise
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
