@@ -1,6 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+
+from tests.conftest import face_like, write_image
 
 from vitfer.data.readers import (DataError, merge_manifests, read_class_folders, read_dataset, read_fer2013_csv,
                                  read_fer2013_folder)
@@ -124,3 +127,28 @@ def test_merge_keeps_source_and_drops_contempt_for_7(fer_folder, ck_folder):
     assert sum("contempt" in s for s in merged7.attrs["skipped"]) == 10
     assert set(merged8["source"]) == {"fer2013", "ck+48"}
     assert np.array_equal(merged8.columns[:4], ["item", "label", "source", "split"])
+
+
+def test_a_merge_of_csv_and_folders_reads_back_with_its_pixels(tmp_path, fer_csv, ck_folder):
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+    from vitfer.data.cache import build_cache
+
+    out = tmp_path / "merged.csv"
+    result = CliRunner().invoke(app, ["data", "merge", str(fer_csv), str(ck_folder), "--num-classes", "8",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    merged = read_dataset(out)
+    assert len(merged) == 42 + 70 and set(merged["source"]) == {"fer2013", "ck+48"}
+    direct = build_cache(merge_manifests([read_dataset(fer_csv), read_dataset(ck_folder)], 8), num_classes=8)
+    assert torch.equal(build_cache(merged, num_classes=8).images, direct.images)  # CSV rows kept their pixels
+    five = CliRunner().invoke(app, ["data", "merge", str(fer_csv), "--num-classes", "5", "--out", str(out)])
+    assert five.exit_code != 0 and "7- and 8-class label sets, not 5" in five.output
+
+
+def test_a_tiny_class_folder_set_is_refused_in_one_line(tmp_path):
+    for name in ("happy", "sad"):
+        write_image(tmp_path / "tiny" / name / "a.png", face_like(3, 1))
+    with pytest.raises(DataError, match="2 images are too few"):
+        read_class_folders(tmp_path / "tiny")

@@ -107,12 +107,11 @@ def data_merge(
     on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
 ) -> None:
     """Merge several data sets into one manifest over the 7- or 8-class label set."""
-    from vitfer.data.readers import merge_manifests, read_dataset
+    from vitfer.data.readers import merge_manifests, read_dataset, write_manifest_csv
 
     manifests = [run_guarded(read_dataset, p, on_error=on_error, seed=seed) for p in paths]
     merged = run_guarded(merge_manifests, manifests, num_classes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    merged.drop(columns=[c for c in ("pixels",) if c in merged.columns]).to_csv(out, index=False)
+    run_guarded(write_manifest_csv, merged, out)
     typer.echo(merged.groupby(["source", "split"]).size().to_string())
     typer.echo(f"wrote {len(merged)} rows to {out}; skipped {len(merged.attrs.get('skipped', []))}")
 

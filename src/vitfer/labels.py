@@ -62,7 +62,7 @@ def label_set(num_classes: int) -> tuple[str, ...]:
         return EMOTIONS_7
     if num_classes == 8:
         return EMOTIONS_8
-    raise ValueError(f"vitfer has 7- and 8-class label sets, not {num_classes}")
+    raise UnknownLabelError(f"vitfer has 7- and 8-class label sets, not {num_classes}")
 
 
 def canonical_name(name: str) -> str:

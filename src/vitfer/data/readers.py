@@ -206,6 +206,9 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     held = val_fraction + test_fraction
     if held == 0:
         return split
+    if round(len(labels) * min(f for f in (val_fraction, test_fraction) if f > 0)) < 1:
+        raise DataError(f"{len(labels)} images are too few for a {val_fraction:.0%}/{test_fraction:.0%} "
+                        "validation/test split; add images, or give the set train/, val/ and test/ folders")
     _, rest = train_test_split(index, test_size=held, random_state=seed, stratify=stratify)
     if test_fraction == 0:
         split[rest] = "val"
@@ -232,6 +235,50 @@ def is_fer2013_folder(root: Path) -> bool:
     return False
 
 
+MANIFEST_CSV_COLUMNS = ("item", "label", "source", "split")
+
+
+def write_manifest_csv(manifest: pd.DataFrame, out: str | Path) -> Path:
+    """Write a manifest (e.g. a merge) as CSV that ``read_dataset`` reads back, pixels of CSV-born rows included."""
+    columns = list(MANIFEST_CSV_COLUMNS) + (["pixels"] if "pixels" in manifest.columns else [])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    manifest[columns].to_csv(out, index=False)
+    return out
+
+
+def read_manifest_csv(path: str | Path, on_error: OnError = "raise") -> pd.DataFrame:
+    """Read a manifest CSV (item, label, source, split[, pixels]) as ``vitfer data merge`` writes it."""
+    path = Path(path).expanduser()
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    rows, skipped = [], []
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        problem = None
+        try:
+            row["label"] = canonical_name(row["label"])
+        except UnknownLabelError as err:
+            problem = str(err)
+        if problem is None and row["split"] not in ("train", "val", "test"):
+            problem = f"unknown split {row['split']!r} (train, val or test)"
+        if problem is None and not row.get("pixels") and not Path(row["item"]).is_file():
+            problem = f"image not found: {row['item']}"
+        if problem:
+            if on_error == "raise":
+                raise DataError(f"{path} line {number}: {problem}")
+            skipped.append(f"{path} line {number}: {problem}")
+            continue
+        if "pixels" in row and not row["pixels"]:
+            row["pixels"] = None
+        rows.append(row)
+    return new_manifest(rows, skipped)
+
+
+def is_manifest_csv(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        header = handle.readline().strip().split(",")
+    return header[:4] == list(MANIFEST_CSV_COLUMNS)
+
+
 def is_ferplus_folder(root: Path) -> bool:
     return any((root / name / "label.csv").is_file() for name in ("FER2013Train", "FER2013Valid", "FER2013Test"))
 
@@ -244,7 +291,7 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
         raise DataError(f"data path does not exist: {path}")
     if kind == "auto":
         if path.is_file() and path.suffix.lower() == ".csv":
-            kind = "fer2013-csv"
+            kind = "manifest" if is_manifest_csv(path) else "fer2013-csv"
         elif path.is_dir() and is_fer2013_folder(path):
             kind = "fer2013-folder"
         elif path.is_dir() and is_ferplus_folder(path):
@@ -253,6 +300,8 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
             kind = "folders"
     if kind == "fer2013-csv":
         return read_fer2013_csv(path, on_error, seed)
+    if kind == "manifest":
+        return read_manifest_csv(path, on_error)
     if kind == "fer2013-folder":
         return read_fer2013_folder(path, on_error)
     if kind == "folders":
@@ -261,7 +310,8 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
         from vitfer.data.ferplus import read_ferplus
 
         return read_ferplus(path, ferplus_protocol, on_error)
-    raise DataError(f"unknown data set kind {kind!r}; use auto, fer2013-csv, fer2013-folder, ferplus or folders")
+    raise DataError(f"unknown data set kind {kind!r}; use auto, fer2013-csv, fer2013-folder, ferplus, manifest "
+                    "or folders")
 
 
 def merge_manifests(manifests: list[pd.DataFrame], num_classes: int = 7) -> pd.DataFrame:
