@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from vitfer.data.cache import build_cache
@@ -84,3 +85,16 @@ def test_datamodule_augments_only_when_training(fer_folder):
     assert x.shape == (14, 3, 32, 32) and torch.equal(y, labels)
     x2, _ = module.on_after_batch_transfer((images, labels), 0)
     assert torch.equal(x, x2)  # no trainer attached -> evaluation path, deterministic
+
+
+def test_decode_face_takes_grey_bgr_and_bgra_alike():
+    from vitfer.preprocess import decode_face
+
+    grey = np.random.default_rng(0).integers(0, 255, (96, 96), dtype=np.uint8)
+    bgr = np.repeat(grey[:, :, None], 3, axis=2)
+    bgra = np.concatenate([bgr, np.full((96, 96, 1), 255, np.uint8)], axis=2)
+    faces = [decode_face(image, 48, grayscale=True) for image in (grey, bgr, bgra)]
+    assert all(face.shape == (48, 48, 1) for face in faces)
+    assert np.abs(faces[0].astype(int) - faces[2].astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="shape"):
+        decode_face(np.zeros((4, 4, 2), np.uint8), 48, grayscale=True)

@@ -39,6 +39,10 @@ def decode_face(image: np.ndarray, size: int, grayscale: bool) -> np.ndarray:
         raise ValueError(f"face images must be uint8, got {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 4:  # BGRA (a PNG with transparency)
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    elif image.ndim != 2 and not (image.ndim == 3 and image.shape[2] == 3):
+        raise ValueError(f"a face image must be H x W grey or H x W x 3 BGR, got shape {image.shape}")
     if image.ndim == 2:
         face = image if grayscale else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     elif grayscale:
