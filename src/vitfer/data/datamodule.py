@@ -35,7 +35,8 @@ class CacheRows(Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int) -> Batch:
-        return self.__getitems__([i])
+        row = self.rows[i]
+        return self.images[row], self.labels[row], self.soft[row], self.aux[row]
 
     def __getitems__(self, indices: list[int]) -> Batch:
         rows = self.rows[torch.as_tensor(indices)]
