@@ -81,8 +81,6 @@ def decode_image(path: str, size: int, channels: int) -> np.ndarray:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise DataError(f"unsupported pixel type {image.dtype} (8- or 16-bit images only): {path}")
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return decode_face(image, size, grayscale=channels == 1)
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vitfer.data.readers import DataError, OnError, new_manifest
+from vitfer.data.readers import DataError, OnError, new_manifest, record_problem
 from vitfer.labels import EMOTIONS_8, FERPLUS_COLUMNS, canonical_name
 
 Protocol = Literal["majority", "probability", "crossentropy", "multi_target"]
@@ -118,10 +118,7 @@ def read_ferplus_votes(root: str | Path, on_error: OnError = "raise") -> pd.Data
             if problem is None and not image.is_file():
                 problem = f"image {fields[0].strip()!r} not found"
             if problem:
-                message = f"{label_csv} line {number}: {problem}"
-                if on_error == "raise":
-                    raise DataError(message)
-                skipped.append(message)
+                record_problem(f"{label_csv} line {number}: {problem}", on_error, skipped)
                 continue
             rows.append({"item": str(image), "ferplus_file": f"{folder}/{fields[0].strip()}",
                          "split": FERPLUS_SPLITS[folder], "votes": [float(v) for v in fields[-10:]]})
@@ -198,9 +195,7 @@ def read_ferplus_csv(fer2013new_csv: str | Path, fer2013_csv: str | Path, protoc
             continue
         problem = _vote_row_problem([name, "", *[str(v) for v in row[2:]]])
         if problem:
-            if on_error == "raise":
-                raise DataError(f"{new_path} row {i + 2}: {problem}")
-            skipped.append(f"{new_path} row {i + 2}: {problem}")
+            record_problem(f"{new_path} row {i + 2}: {problem}", on_error, skipped)
             continue
         rows.append({"item": pixels["item"].iat[i], "ferplus_file": name.strip(), "split": pixels["split"].iat[i],
                      "pixels": pixels["pixels"].iat[i], "votes": [float(v) for v in row[2:]]})
@@ -208,7 +203,7 @@ def read_ferplus_csv(fer2013new_csv: str | Path, fer2013_csv: str | Path, protoc
 
 
 def join_ferplus_votes(manifest: pd.DataFrame, ferplus_root: str | Path, names_csv: str | Path,
-                       protocol: str = "crossentropy") -> np.ndarray:
+                       protocol: str = "crossentropy", on_error: OnError = "raise") -> np.ndarray:
     """FER+ targets (N x 8; a zero row where FER+ has no label) for the faces of a FER2013 folder manifest.
 
     ``names_csv`` maps ``ferplus_file`` (e.g. ``FER2013Train/fer0000000.png``) to ``fer2013_file`` (e.g.
@@ -221,7 +216,7 @@ def join_ferplus_votes(manifest: pd.DataFrame, ferplus_root: str | Path, names_c
     names = pd.read_csv(names_path)
     if not {"ferplus_file", "fer2013_file"} <= set(names.columns):
         raise DataError(f"{names_path} needs columns ferplus_file,fer2013_file")
-    votes = read_ferplus_votes(ferplus_root, on_error="skip")
+    votes = read_ferplus_votes(ferplus_root, on_error)
     labelled = _labelled(votes, protocol, source="ferplus")
     by_ferplus = dict(zip(labelled["ferplus_file"], labelled["target"]))
     by_fer2013 = {f: by_ferplus[p] for p, f in zip(names["ferplus_file"], names["fer2013_file"]) if p in by_ferplus}

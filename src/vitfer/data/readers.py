@@ -30,6 +30,13 @@ class DataError(ValueError):
     """A data set on disk that cannot be read as asked; the message names the input."""
 
 
+def record_problem(message: str, on_error: OnError, skipped: list[str]) -> None:
+    """Bad input: raise DataError with ``message`` (``on_error='raise'``), or note it in ``skipped`` and go on."""
+    if on_error == "raise":
+        raise DataError(message)
+    skipped.append(message)
+
+
 def new_manifest(rows: list[dict] | pd.DataFrame, skipped: list[str] | None = None) -> pd.DataFrame:
     """A manifest table with the standard columns and a list of skipped inputs in ``attrs``."""
     frame = pd.DataFrame(rows)
@@ -107,9 +114,7 @@ def read_fer2013_csv(path: str | Path, on_error: OnError = "raise", seed: int = 
     for number, fields in enumerate(lines[1:], start=2):
         problem = _fer2013_row_problem(fields, columns)
         if problem:
-            if on_error == "raise":
-                raise DataError(f"{path} line {number}: {problem}")
-            skipped.append(f"{path} line {number}: {problem}")
+            record_problem(f"{path} line {number}: {problem}", on_error, skipped)
             continue
         usage = fields[columns["Usage"]].strip() if "Usage" in columns else "Training"
         rows.append({"item": f"{path}#{number - 2}", "label": FER2013_IDS[int(fields[columns['emotion']])],
@@ -141,10 +146,8 @@ def read_fer2013_folder(root: str | Path, on_error: OnError = "raise") -> pd.Dat
             for image in _images_in(class_dir):
                 match = _FER_PREFIX.match(image.name)
                 if match is None:
-                    message = f"{image}: file name lacks a Training_/PublicTest_/PrivateTest_ prefix"
-                    if on_error == "raise":
-                        raise DataError(message)
-                    skipped.append(message)
+                    record_problem(f"{image}: file name lacks a Training_/PublicTest_/PrivateTest_ prefix",
+                                   on_error, skipped)
                     continue
                 rows.append({"item": str(image), "label": label, "source": "fer2013",
                              "split": FER2013_USAGE[match.group(1)]})
@@ -182,10 +185,7 @@ def read_class_folders(
                 continue
             images = _images_in(class_dir)
             if not images:
-                message = f"empty class folder: {class_dir}"
-                if on_error == "raise":
-                    raise DataError(message)
-                skipped.append(message)
+                record_problem(f"empty class folder: {class_dir}", on_error, skipped)
             rows += [{"item": str(p), "label": label, "source": source, "split": split} for p in images]
     if not rows:
         raise DataError(f"no images found under {root}")
@@ -263,9 +263,7 @@ def read_manifest_csv(path: str | Path, on_error: OnError = "raise") -> pd.DataF
         if problem is None and not row.get("pixels") and not Path(row["item"]).is_file():
             problem = f"image not found: {row['item']}"
         if problem:
-            if on_error == "raise":
-                raise DataError(f"{path} line {number}: {problem}")
-            skipped.append(f"{path} line {number}: {problem}")
+            record_problem(f"{path} line {number}: {problem}", on_error, skipped)
             continue
         if "pixels" in row and not row["pixels"]:
             row["pixels"] = None

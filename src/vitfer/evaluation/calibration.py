@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitfer.evaluation.metrics import calibration_bins
-from vitfer.models.checkpoint import LoadedModel, load_model, save_model
+from vitfer.models.checkpoint import LoadedModel, carried_meta, load_model, save_model
 from vitfer.models.factory import FERNet
 
 
@@ -91,8 +91,7 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
               "nll_before": round(float(F.nll_loss(before, targets)), 4),
               "nll_after": round(float(F.nll_loss(after, targets)), 4)}
     fold_temperature(loaded.model, temperature)
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
-    meta["calibration"] = record
-    save_model(out, loaded.model, loaded.preprocess, loaded.labels, **meta)
+    save_model(out, loaded.model, loaded.preprocess, loaded.labels, **{**carried_meta(loaded.meta),
+                                                                       "calibration": record})
     return record
 

@@ -28,10 +28,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
                           dynamo=False)
         model = onnx.load(str(partial))
-        meta = {k: v for k, v in loaded.meta.items()
-                if k in ("format", "model_config", "preprocess", "labels", "metrics", "card", "calibration")}
         entry = model.metadata_props.add()
-        entry.key, entry.value = "vitfer", json.dumps(meta)
+        entry.key, entry.value = "vitfer", json.dumps(loaded.meta)  # the checkpoint's whole description
         onnx.save(model, str(partial))
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic

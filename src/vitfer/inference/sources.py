@@ -23,6 +23,10 @@ class SourceError(ValueError):
     """An input that cannot be read: a missing file, a corrupt image, an unreadable video, no webcam."""
 
 
+class ImageTooLarge(SourceError):
+    """An image over the pixel limit, refused before (or instead of) decoding it."""
+
+
 @dataclass
 class Frame:
     source: str
@@ -45,7 +49,7 @@ def image_header(data: bytes, name: str, max_pixels: int) -> tuple[int, int, int
         with Image.open(io.BytesIO(data)) as header:
             return int(header.width), int(header.height), int(getattr(header, "n_frames", 1))
     except Image.DecompressionBombError as err:  # Pillow's own, higher limit: far over ours too
-        raise SourceError(f"{name}: image is over the limit of {max_pixels:,} pixels ({err})") from None
+        raise ImageTooLarge(f"{name}: image is over the limit of {max_pixels:,} pixels ({err})") from None
     except (UnidentifiedImageError, OSError, ValueError):
         pass  # formats Pillow does not know are left to OpenCV, which refuses what it cannot read
     return 0, 0, 1
@@ -57,14 +61,14 @@ def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_
         raise SourceError(f"{name}: empty file, not an image")
     width, height, frames = image_header(data, name, max_pixels)
     if width * height > max_pixels:
-        raise SourceError(f"{name}: image of {width}x{height} pixels is over the limit of {max_pixels:,} pixels")
+        raise ImageTooLarge(f"{name}: image of {width}x{height} pixels is over the limit of {max_pixels:,} pixels")
     if frames > 1:
         log.warning("%s: an animated image of %d frames; only its first frame is used", name, frames)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise SourceError(f"{name}: cannot decode image (corrupt or not an image)")
     if image.shape[0] * image.shape[1] > max_pixels:  # a header Pillow could not read
-        raise SourceError(f"{name}: image of {image.shape[1]}x{image.shape[0]} pixels is over the limit of "
+        raise ImageTooLarge(f"{name}: image of {image.shape[1]}x{image.shape[0]} pixels is over the limit of "
                           f"{max_pixels:,} pixels")
     return image
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from torch import nn
 
 from vitfer.preprocess import Preprocess
 from vitfer.runs import atomic_write
-from vitfer.models.factory import FERNet, ModelConfig, build_from_config
+from vitfer.models.factory import FERNet, ModelConfig, build_from_config, safe_load
 
 FORMAT_VERSION = 1
 
@@ -40,6 +39,12 @@ def describe(model: FERNet, preprocess: Preprocess, labels: tuple[str, ...], **e
             "preprocess": preprocess.to_dict(), "labels": list(labels), **extra}
 
 
+def carried_meta(meta: dict) -> dict:
+    """What a model file carries beside the description ``describe`` writes (config, metrics, card, calibration):
+    pass it on when a model is rewritten (calibrated, shipped)."""
+    return {k: v for k, v in meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
+
+
 def save_model(path: str | Path, model: FERNet, preprocess: Preprocess, labels: tuple[str, ...],
                half: bool = False, **extra) -> Path:
     """Write one compact file (weights + description) that ``load_model`` can read with no config."""
@@ -59,20 +64,6 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(data, dict) or "vitfer" not in data:
         raise CheckpointError(f"{path} is not a vitfer checkpoint (no 'vitfer' description inside)")
     return data
-
-
-def safe_load(path: Path, error: type[Exception]) -> object:
-    """``torch.load`` that never runs code from the file: tensors and plain data only (``weights_only``).
-
-    A file that needs more (a pickled class, a ``__reduce__`` payload) is refused with ``error``, naming it.
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise error(f"refusing to load {path}: it holds Python objects beyond tensors and plain data, which could "
-                    "run code when loaded; vitfer files never do. Re-save its state_dict if you trust it") from None
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
-        raise error(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def model_state(data: dict) -> dict[str, torch.Tensor]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,12 +85,13 @@ class FERNet(nn.Module):
         logits = self.head(self.backbone(torch.cat(views) if len(views) > 1 else x))
         return logits.reshape(len(views), -1, logits.shape[-1])
 
+    def _variant(self, head: nn.Module, aux_head: nn.Module | None, **config: object) -> FERNet:
+        """A FERNet sharing this one's backbone (and weights), with other heads and config fields."""
+        return FERNet(self.backbone, head, ModelConfig(**{**self.config.to_dict(), **config}), aux_head)
+
     def plain(self) -> FERNet:
         """The same weights without built-in test-time augmentation (for methods that need one view)."""
-        if self.config.tta == "none":
-            return self
-        return FERNet(self.backbone, self.head, ModelConfig(**{**self.config.to_dict(), "tta": "none"}),
-                      self.aux_head)
+        return self if self.config.tta == "none" else self._variant(self.head, self.aux_head, tta="none")
 
     def forward_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits of the main head and of the auxiliary head (None without one)."""
@@ -100,13 +102,11 @@ class FERNet(nn.Module):
         """A plain model for the auxiliary label set: the same backbone with the auxiliary head as its head."""
         if self.aux_head is None:
             raise ModelError("this model has no auxiliary head")
-        config = ModelConfig(**{**self.config.to_dict(), "num_classes": self.config.aux_classes, "aux_classes": 0})
-        return FERNet(self.backbone, self.aux_head, config)
+        return self._variant(self.aux_head, None, num_classes=self.config.aux_classes, aux_classes=0)
 
     def drop_aux(self) -> FERNet:
         """A plain model of the main head alone."""
-        config = ModelConfig(**{**self.config.to_dict(), "aux_classes": 0})
-        return FERNet(self.backbone, self.head, config)
+        return self._variant(self.head, None, aux_classes=0)
 
 
 def make_head(kind: str, in_features: int, num_classes: int, dropout: float) -> nn.Module:
@@ -171,6 +171,20 @@ def _feature_dim(backbone: nn.Module, config: ModelConfig) -> int:
     return features.shape[-1]
 
 
+def safe_load(path: Path, error: type[Exception]) -> object:
+    """``torch.load`` that never runs code from the file: tensors and plain data only (``weights_only``).
+
+    A file that needs more (a pickled class, a ``__reduce__`` payload) is refused with ``error``, naming it.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(f"refusing to load {path}: it holds Python objects beyond tensors and plain data, which could "
+                    "run code when loaded; vitfer files never do. Re-save its state_dict if you trust it") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
+        raise error(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+
 def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
     """Load local weights: a .tflite MobileNetV2, a vitfer checkpoint, or a timm/torch state dict file."""
     path = Path(path).expanduser()
@@ -196,8 +210,6 @@ def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
 
         state = load_file(str(path))
     else:
-        from vitfer.models.checkpoint import safe_load
-
         state = safe_load(path, WeightImportError)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]

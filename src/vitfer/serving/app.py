@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from vitfer.inference.predictor import Predictor
-from vitfer.inference.sources import SourceError, decode_image_bytes
+from vitfer.inference.sources import ImageTooLarge, SourceError, decode_image_bytes
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/", "application/octet-stream")
@@ -138,9 +138,9 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
     def classify(data: bytes, name: str) -> dict:
         try:
             image = decode_image_bytes(data, name, limits.max_pixels)
+        except ImageTooLarge as err:
+            raise ApiError(413, str(err)) from None
         except SourceError as err:
-            if "over the limit" in str(err):
-                raise ApiError(413, str(err)) from None
             raise ApiError(415, f"{err}; send a JPEG, PNG, BMP or WebP image") from None
         height, width = image.shape[:2]
         start = time.perf_counter()

@@ -45,7 +45,7 @@ def load_data(config: Config) -> FaceCache:
 
         items = pd.DataFrame({"item": cache.items})
         cache.aux = torch.from_numpy(join_ferplus_votes(items, data.aux_ferplus, data.aux_ferplus_names,
-                                                        data.ferplus_protocol))
+                                                        data.ferplus_protocol, data.on_error))
         cache.aux_names = EMOTIONS_8
     if data.expand_per_class > 0:
         cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
