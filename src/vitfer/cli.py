@@ -339,6 +339,29 @@ def compare_cmd(
     typer.echo((out / "comparison.md").read_text())
 
 
+@app.command("benchmark")
+def benchmark_cmd(
+    recipes: Annotated[list[Path], typer.Argument(help="YAML recipes, e.g. configs/compare/*.yaml (run in order)")],
+    data: Annotated[str, typer.Option(help="the data set every recipe trains and is evaluated on")],
+    budget_minutes: Annotated[Optional[float], typer.Option(help="minutes of this machine per recipe "
+                                                                 "(turned into whole epochs per recipe)")] = None,
+    budget_epochs: Annotated[Optional[int], typer.Option(help="epochs per recipe")] = None,
+    out: Annotated[Path, typer.Option(help="benchmark folder; run the same command again to resume")] = Path(
+        "runs/benchmark"),
+    final_test: Annotated[bool, typer.Option(help="evaluate the test split once, after all recipes")] = True,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override for every recipe")] = None,
+) -> None:
+    """Train recipes under one budget, evaluate each, write benchmark.md/.csv/.png (resumes when run again)."""
+    from vitfer.evaluation.benchmark import Budget, benchmark
+
+    budget = run_guarded(Budget, epochs=budget_epochs, minutes=budget_minutes)
+    try:
+        benchmark(recipes, data, out, budget, overrides=list(set_ or []), final_test=final_test)
+    except user_errors() + (ValueError,) as err:
+        fail(str(err))
+    typer.echo((out / "benchmark.md").read_text())
+
+
 @app.command("serve")
 def serve_cmd(
     model: Annotated[str, typer.Option(help="checkpoint, .onnx, or a shipped model: default, ferplus")] = "default",

@@ -69,6 +69,9 @@ class TrainSection:
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0
     aux_weight: float = 1.0  # weight of the auxiliary head's loss (data.aux_ferplus)
+    # DeiT-style hard distillation: a trained model (file, run folder or shipped name) whose predicted labels
+    # train the student's distillation token (models with one, e.g. deit_tiny_distilled_patch16_224)
+    teacher: str = ""
     scheduler: str = "cosine"  # cosine | step | plateau | none
     warmup_epochs: float = 0.0
     step_size: int = 10

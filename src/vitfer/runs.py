@@ -39,3 +39,10 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file whole or not at all (see ``atomic_write``)."""
+    with atomic_write(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)

@@ -106,13 +106,26 @@ class DescribeCheckpoint(Callback):
 
 
 class EpochTimer(Callback):
-    """Log wall-clock seconds per training epoch (for comparison tables)."""
+    """Log wall-clock seconds per epoch, and training images per second (validation time left out)."""
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter()
+        self.validating = 0.0
+        self.images = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.images += len(batch[0])
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self.val_start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        self.validating += time.perf_counter() - self.val_start  # fit validates inside the training epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        pl_module.log("epoch_seconds", time.perf_counter() - self.start)
+        seconds = time.perf_counter() - self.start
+        pl_module.log("epoch_seconds", seconds)
+        pl_module.log("train_images_per_second", self.images / max(seconds - self.validating, 1e-9))
 
 
 EARLIER_METRICS = "metrics.before-resume.csv"
@@ -182,8 +195,9 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     datamodule = FERDataModule(cache, preprocess, config.augment, config.train.batch_size, config.data.balance,
                                config.data.oversample_factor, config.data.undersample_limit, config.seed)
     steps = len(datamodule.train_rows) // config.train.batch_size
-    if config.train.limit_train_batches is not None and config.train.limit_train_batches >= 1:
-        steps = min(steps, int(config.train.limit_train_batches))
+    limit = config.train.limit_train_batches
+    if limit is not None:  # a count of batches, or a fraction of the epoch (the schedule follows either)
+        steps = min(steps, int(limit)) if limit >= 1 else max(1, int(steps * limit))
     module = FERModule(model, config.train, weights, config.augment.mixup, config.augment.cutmix,
                        m.freeze, m.gradual_unfreeze_every, steps_per_epoch=steps,
                        soft_protocol=config.data.ferplus_protocol)
