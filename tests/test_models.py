@@ -19,7 +19,8 @@ def trainable(model: nn.Module) -> set[str]:
 
 @pytest.mark.parametrize("name,size", [("hybrid_vit_tiny", 64), ("cnn3", 48), ("resnet18", 48), ("vgg16", 48),
                                        ("mobilenetv2", 48), ("vit_tiny_patch16_224", 112),
-                                       ("deit_tiny_patch16_224", 64)])
+                                       ("deit_tiny_patch16_224", 64), ("cct_tiny", 48), ("cct_tiny", 64),
+                                       ("deit_tiny_distilled_patch16_224", 64)])
 def test_every_family_builds_and_runs(name, size):
     model = build_model(name, 7, img_size=size).eval()
     with torch.no_grad():
@@ -30,6 +31,32 @@ def test_every_family_builds_and_runs(name, size):
 def test_vit_position_embedding_follows_img_size():
     model = build_model("vit_tiny_patch16_224", 8, img_size=112)
     assert model.backbone.pos_embed.shape[1] == 1 + (112 // 16) ** 2
+
+
+def test_cct_pools_its_convolutional_tokens_by_attention():
+    model = build_model("cct_tiny", 7, img_size=48).eval()
+    cct = model.backbone
+    assert cct.pos_embed.shape[1] == (48 // 4) ** 2  # two stride-2 pools: 12 x 12 tokens, no [CLS] token
+    features = cct.forward_features(torch.randn(2, 3, 48, 48))
+    weights = cct.attention_pool(features).softmax(dim=1)
+    assert torch.allclose(cct.forward_head(features, pre_logits=True), (weights * features).sum(dim=1))
+
+
+def test_a_distilled_deit_averages_its_two_token_heads():
+    model = build_model("deit_tiny_distilled_patch16_224", 7, img_size=32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        tokens = model.backbone.vit.forward_features(x)
+        cls, dist = model.head.head(tokens[:, 0]), model.head.head_dist(tokens[:, 1])
+        assert torch.allclose(model(x), (cls + dist) / 2, atol=1e-6)
+        assert not torch.allclose(cls, dist)
+    frozen = build_model("deit_tiny_distilled_patch16_224", 7, img_size=32, freeze="blocks:12")
+    assert trainable(frozen) <= {"head.head.weight", "head.head.bias", "head.head_dist.weight",
+                                 "head.head_dist.bias"} | {n for n, _ in frozen.named_parameters()
+                                                           if n.startswith("backbone.vit.norm")
+                                                           or "token" in n or "pos_embed" in n}
+    with pytest.raises(ModelError, match="linear head per token"):
+        build_model("deit_tiny_distilled_patch16_224", 7, img_size=32, head="mlp")
 
 
 def test_mlp_head_shape():

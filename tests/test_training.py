@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vitfer.data.readers import DataError
 from vitfer.config import ConfigError, TrainSection, config_from_dict, load_config
 from vitfer.models.checkpoint import CheckpointError, load_model
 from vitfer.models.factory import build_model
@@ -95,7 +96,7 @@ def test_unknown_config_key_is_named(tmp_path):
 def test_every_recipe_in_configs_loads():
     from pathlib import Path
 
-    recipes = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    recipes = sorted((Path(__file__).parents[1] / "configs").glob("**/*.yaml"))
     assert len(recipes) >= 5
     for recipe in recipes:
         load_config(recipe)
@@ -218,3 +219,51 @@ def test_an_auxiliary_ferplus_head_trains_beside_fer2013_and_ships_apart(tmp_pat
     assert aux.model.config.num_classes == 8 and aux.labels[-1] == "contempt"
     shared = {k: v for k, v in main.model.state_dict().items() if k.startswith("backbone.")}
     assert shared and all(torch.equal(v, aux.model.state_dict()[k]) for k, v in shared.items())  # one epoch, one trunk
+
+
+def test_a_distilled_deit_learns_from_a_cnn_teacher(tmp_path, fer_folder):
+    from vitfer.models.distilled import TwoTokenHead
+    from vitfer.preprocess import Preprocess
+    from vitfer.training.distill import load_teacher
+    from vitfer.training.module import FERModule
+
+    teacher_run = train(tiny_config(tmp_path, fer_folder, name="teacher", train={"epochs": 1}), progress=False)
+    student = tiny_config(tmp_path, fer_folder, name="student", train={"epochs": 1, "teacher": str(teacher_run)},
+                          model={"name": "deit_tiny_distilled_patch16_224", "img_size": 32})
+    run = train(student, progress=False)
+    loaded = load_model(run / "model.pt")
+    assert isinstance(loaded.model.head, TwoTokenHead)
+    assert not any("teacher" in key for key in torch.load(run / "model.pt", weights_only=True)["state_dict"])
+
+    # the teacher sees each student input as its own preprocessing would have made it
+    faces = torch.rand(4, 1, 48, 48)
+    other = Preprocess(img_size=24, in_channels=3, mean=(0.2, 0.3, 0.4), std=(0.9, 0.8, 0.7))
+    teacher = load_teacher(str(teacher_run), other, loaded.labels)
+    own = teacher.loaded
+    expected = own.model(own.preprocess.finish(F.interpolate(faces, size=24, mode="bilinear", antialias=True)))
+    assert torch.equal(teacher.labels(other.finish(faces)), expected.argmax(-1))
+
+    # the loss: half cross-entropy of the class token on the labels, half of the distillation token on the teacher's
+    teacher = load_teacher(str(teacher_run), loaded.preprocess, loaded.labels)
+    module = FERModule(loaded.model, TrainSection(), teacher=teacher)
+    x, y = loaded.preprocess.finish(faces), torch.tensor([0, 1, 2, 3])
+    cls, dist = loaded.model.head.both(loaded.model.backbone(x))
+    manual = 0.5 * F.cross_entropy(cls, y) + 0.5 * F.cross_entropy(dist, teacher.labels(x))
+    assert torch.allclose(module._loss(x, y), manual)
+
+
+def test_a_teacher_needs_a_student_with_a_distillation_token_and_the_same_classes(tmp_path, fer_folder,
+                                                                                ferplus_folder):
+    teacher_run = train(tiny_config(tmp_path, fer_folder, name="teacher", train={"epochs": 1}), progress=False)
+    with pytest.raises(ConfigError, match="distillation token.*cnn3 has none"):
+        train(tiny_config(tmp_path, fer_folder, name="s", train={"teacher": str(teacher_run)}), progress=False)
+    eight = train(tiny_config(tmp_path, ferplus_folder, name="eight", train={"epochs": 1, "batch_size": 4},
+                              data={"num_classes": 8}), progress=False)
+    with pytest.raises(CheckpointError, match="must share the student's classes"):
+        train(tiny_config(tmp_path, fer_folder, name="s2", train={"teacher": str(eight)},
+                          model={"name": "deit_tiny_distilled_patch16_224", "img_size": 32}), progress=False)
+
+
+def test_a_train_split_smaller_than_one_batch_is_refused(tmp_path, fer_folder):
+    with pytest.raises(DataError, match="42 faces.*batch of 64"):
+        train(tiny_config(tmp_path, fer_folder, train={"batch_size": 64}), progress=False)

@@ -101,9 +101,15 @@ class Preprocess:
             x = x.expand(-1, 3, -1, -1)
         elif x.shape[1] == 3 and self.in_channels == 1:
             x = x.mean(dim=1, keepdim=True)
-        mean = torch.tensor(self.mean[: self.in_channels], dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std[: self.in_channels], dtype=x.dtype).view(1, -1, 1, 1)
+        mean = torch.tensor(self.mean[: self.in_channels], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std[: self.in_channels], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
+
+    def unfinish(self, x: torch.Tensor) -> torch.Tensor:
+        """Model input -> float [0, 1] faces at the model's size (normalisation undone), e.g. for another model."""
+        mean = torch.tensor(self.mean[: x.shape[1]], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std[: x.shape[1]], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return x * std + mean
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (or float) faces -> model input, for evaluation and inference."""

@@ -13,7 +13,9 @@ import torch
 from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
+from vitfer.models.cct import CCT
 from vitfer.models.cnn import SmallCNN, timm_cnn
+from vitfer.models.distilled import DistilledTokens, TwoTokenHead
 from vitfer.models.hybrid import ConvStemViT
 from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tflite
 
@@ -21,14 +23,16 @@ from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tfli
 VITFER_MODELS: dict[str, str] = {
     "hybrid_vit_tiny": "MobileNetV2 stem to stride 16 (ImageNet-pretrainable) + 4 ViT blocks, dim 192",
     "hybrid_vit_small": "MobileNetV2 stem + 8 ViT blocks, dim 256",
+    "cct_tiny": "CCT-6/3x2: 2-layer convolutional tokenizer + 6 transformer blocks (dim 192) + sequence pooling",
     "cnn3": "3-block CNN (32/64/128 filters, BN, dropout, 512 dense)",
     "resnet18": "ResNet-18 (timm) with a 48-px stem",
     "vgg16": "VGG-16 with batch-norm (timm vgg16_bn) for small inputs",
     "mobilenetv2": "MobileNetV2 1.0 (timm mobilenetv2_100) with a 48-px stem",
 }
+CCT_SIZES = {"cct_tiny": dict(embed_dim=192, depth=6, num_heads=3, mlp_ratio=2.0, tokenizer_layers=2)}
 HYBRID_SIZES = {"hybrid_vit_tiny": dict(embed_dim=192, depth=4, num_heads=3, stem_blocks=5),
                 "hybrid_vit_small": dict(embed_dim=256, depth=8, num_heads=4)}
-DEFAULT_IMG_SIZE = {"cnn3": 48, "resnet18": 48, "vgg16": 48, "mobilenetv2": 48,
+DEFAULT_IMG_SIZE = {"cct_tiny": 48, "cnn3": 48, "resnet18": 48, "vgg16": 48, "mobilenetv2": 48,
                     "hybrid_vit_tiny": 64, "hybrid_vit_small": 64}
 
 
@@ -144,6 +148,9 @@ def _backbone(config: ModelConfig, pretrained: bool) -> nn.Module:
     if name in HYBRID_SIZES:
         params = {**HYBRID_SIZES[name], **config.kwargs}
         return ConvStemViT(0, img_size=size, drop_path_rate=config.drop_path_rate, in_chans=config.in_chans, **params)
+    if name in CCT_SIZES:
+        params = {**CCT_SIZES[name], **config.kwargs}
+        return CCT(0, img_size=size, in_chans=config.in_chans, drop_path_rate=config.drop_path_rate, **params)
     if name == "cnn3":
         return SmallCNN(0, in_chans=config.in_chans, **config.kwargs)
     if name in ("resnet18", "mobilenetv2", "vgg16"):
@@ -157,8 +164,9 @@ def _backbone(config: ModelConfig, pretrained: bool) -> nn.Module:
         config.kwargs["hf_config"] = json.loads(backbone.encoder.config.to_json_string())
         return backbone
     extra = {"img_size": size} if "vit" in name or "deit" in name else {}
-    return timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=config.in_chans,
-                             drop_path_rate=config.drop_path_rate, **extra, **config.kwargs)
+    model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=config.in_chans,
+                              drop_path_rate=config.drop_path_rate, **extra, **config.kwargs)
+    return DistilledTokens(model) if "distilled" in name else model
 
 
 def _feature_dim(backbone: nn.Module, config: ModelConfig) -> int:
@@ -245,7 +253,7 @@ def build_from_config(config: ModelConfig, pretrained: bool | str | None = None,
     if config.tta not in ("none", "flip"):
         raise ModelError(f"unknown built-in test-time augmentation {config.tta!r}; use none or flip")
     from_hub = pretrained is True
-    if from_hub and config.name in ("cnn3", "hybrid_vit_tiny", "hybrid_vit_small"):
+    if from_hub and config.name in ("cnn3", *HYBRID_SIZES, *CCT_SIZES):
         raise WeightImportError(f"{config.name} has no weights to download; pass a local file "
                                 f"(e.g. the MobileNetV2 .tflite for hybrid models)")
     try:
@@ -256,7 +264,13 @@ def build_from_config(config: ModelConfig, pretrained: bool | str | None = None,
                                     f"pass a local file with --pretrained PATH") from err
         raise
     features = _feature_dim(backbone, config)
-    head = make_head(config.head, features, config.num_classes, config.head_dropout)
+    if isinstance(backbone, DistilledTokens):
+        if config.head != "linear" or config.aux_classes:
+            raise ModelError(f"{config.name} has a linear head per token; it takes neither head={config.head!r} "
+                             "nor an auxiliary head")
+        head = TwoTokenHead(features, config.num_classes)
+    else:
+        head = make_head(config.head, features, config.num_classes, config.head_dropout)
     aux = make_head(config.head, features, config.aux_classes, config.head_dropout) if config.aux_classes else None
     model = FERNet(backbone, head, config, aux)
     if isinstance(pretrained, (str, Path)) and str(pretrained):

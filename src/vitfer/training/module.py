@@ -13,6 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from vitfer.config import TrainSection
 from vitfer.models.freeze import apply_freeze, backbone_stages, gradual_unfreeze_mode
+from vitfer.training.distill import Teacher
 from vitfer.training.losses import FERLoss
 from vitfer.training.sam import SAM
 
@@ -43,11 +44,13 @@ class FERModule(L.LightningModule):
 
     def __init__(self, model: nn.Module, train: TrainSection, class_weights: torch.Tensor | None = None,
                  mixup: float = 0.0, cutmix: float = 0.0, freeze: str = "none", gradual_unfreeze_every: int = 0,
-                 steps_per_epoch: int = 1, soft_protocol: str = "crossentropy") -> None:
+                 steps_per_epoch: int = 1, soft_protocol: str = "crossentropy", teacher: Teacher | None = None) -> None:
         """``soft_protocol`` says how soft targets (FER+ votes) train: crossentropy (against the distribution),
-        probability (a hard label drawn from it at every step), multi_target (any accepted class), majority."""
+        probability (a hard label drawn from it at every step), multi_target (any accepted class), majority.
+        ``teacher``: hard distillation into the model's distillation token (DeiT); half the loss each."""
         super().__init__()
         self.model = model
+        self.teacher = teacher
         self.cfg = train
         self.freeze = freeze
         self.unfreeze_every = gradual_unfreeze_every
@@ -85,6 +88,10 @@ class FERModule(L.LightningModule):
                                                    (0 if mode == "none" else int(mode.split(":")[1]))))
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
+        if self.teacher is not None:
+            logits, distilled = self.model.head.both(self.model.backbone(x))
+            return 0.5 * self.criterion(logits, y) + 0.5 * nn.functional.cross_entropy(distilled,
+                                                                                      self.teacher.labels(x))
         if self.aux_criterion is None or aux is None or aux.shape[1] == 0:
             return self.criterion(self.model(x), y)
         logits, aux_logits = self.model.forward_both(x)

@@ -14,15 +14,17 @@ import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from vitfer.config import Config
+from vitfer.config import Config, ConfigError
 from vitfer.data.balance import class_weights
 from vitfer.data.cache import FaceCache, cached
 from vitfer.data.datamodule import FERDataModule
 from vitfer.data.expand import expand_training_split
-from vitfer.data.readers import merge_manifests, read_dataset
+from vitfer.data.readers import DataError, merge_manifests, read_dataset
 from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
+from vitfer.models.distilled import TwoTokenHead
 from vitfer.models.factory import FERNet, build_model
+from vitfer.training.distill import load_teacher
 from vitfer.training.module import FERModule
 
 log = logging.getLogger(__name__)
@@ -195,12 +197,21 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
     datamodule = FERDataModule(cache, preprocess, config.augment, config.train.batch_size, config.data.balance,
                                config.data.oversample_factor, config.data.undersample_limit, config.seed)
     steps = len(datamodule.train_rows) // config.train.batch_size
+    if steps == 0:  # every batch is full (drop_last): fewer faces than one batch would train nothing
+        raise DataError(f"the train split has {len(datamodule.train_rows)} faces, fewer than one batch of "
+                        f"{config.train.batch_size}; lower train.batch_size")
     limit = config.train.limit_train_batches
     if limit is not None:  # a count of batches, or a fraction of the epoch (the schedule follows either)
         steps = min(steps, int(limit)) if limit >= 1 else max(1, int(steps * limit))
+    teacher = None
+    if config.train.teacher:
+        if not isinstance(model.head, TwoTokenHead):
+            raise ConfigError(f"train.teacher needs a model with a distillation token (e.g. "
+                              f"deit_tiny_distilled_patch16_224); {m.name} has none")
+        teacher = load_teacher(config.train.teacher, preprocess, cache.class_names)
     module = FERModule(model, config.train, weights, config.augment.mixup, config.augment.cutmix,
                        m.freeze, m.gradual_unfreeze_every, steps_per_epoch=steps,
-                       soft_protocol=config.data.ferplus_protocol)
+                       soft_protocol=config.data.ferplus_protocol, teacher=teacher)
     meta = describe(model, preprocess, cache.class_names, config=config.to_dict())
     mode = "min" if config.train.monitor == "val_loss" else "max"
     best = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=config.train.monitor,
