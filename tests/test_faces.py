@@ -20,6 +20,40 @@ def test_shapes_image_has_no_face():
     assert HaarDetector().detect(image) == []
 
 
+def astronaut_composite(astronaut) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Four copies of the astronaut's head at four sizes on a 1280x720 frame, and where each face's centre is."""
+    head = cv2.imread(str(astronaut))[20:260, 120:330]
+    canvas = np.full((720, 1280, 3), 90, np.uint8)
+    centres = []
+    for x, y, scale in ((40, 40, 1.6), (500, 60, 1.0), (800, 300, 0.6), (1100, 500, 0.35)):
+        copy = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        canvas[y:y + copy.shape[0], x:x + copy.shape[1]] = copy
+        centres.append((x + int(105 * scale), y + int(110 * scale)))  # her face in the 210 x 240 crop
+    return canvas, centres
+
+
+def test_the_default_detector_is_the_shipped_yunet_and_finds_every_face(astronaut):
+    detector = create_detector()
+    assert detector.name == "yunet"
+    image, centres = astronaut_composite(astronaut)
+    faces = detector.detect(image)
+    assert len(faces) == 4
+    for cx, cy in centres:  # each face found once, by a box around it
+        assert sum(f.x1 < cx < f.x2 and f.y1 < cy < f.y2 for f in faces) == 1
+    assert all(0.5 <= f.score <= 1 for f in faces)
+    strict = create_detector(threshold=min(f.score for f in faces) + 1e-3).detect(image)
+    assert len(strict) == 3  # the threshold drops the least sure face
+
+
+def test_haar_scores_are_real_and_its_threshold_works(astronaut):
+    image = cv2.imread(str(astronaut))
+    faces = HaarDetector(min_neighbors=1, threshold=0.0).detect(image)
+    scores = sorted(f.score for f in faces)
+    assert len(faces) >= 2 and 0 < scores[0] < 0.5 < scores[-1] < 1  # a clear face and weaker candidates
+    assert len(create_detector("haar", threshold=0.5).detect(image)) == 1
+    assert create_detector("haar", threshold=0.9999).detect(image) == []
+
+
 def test_haar_finds_the_astronaut(astronaut):
     faces = HaarDetector().detect(cv2.imread(str(astronaut)))
     assert len(faces) == 1

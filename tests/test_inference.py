@@ -119,6 +119,28 @@ def test_video_read_to_end_one_row_per_frame_per_face(tiny_checkpoint, astronaut
     assert (tmp_path / "out" / "clip_annotated.mp4").stat().st_size > 0
 
 
+def test_annotated_video_keeps_the_source_rate_and_size_and_every_face(tiny_checkpoint, astronaut, tmp_path):
+    head = cv2.imread(str(astronaut))[20:260, 120:330]
+    path = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (640, 480))
+    for frame in range(30):  # the head moves across a 640 x 480 frame at 15 fps
+        canvas = np.full((480, 640, 3), 90, np.uint8)
+        x = 40 + 12 * frame
+        canvas[200:440, x:x + 210] = head
+        writer.write(canvas)
+    writer.release()
+    save = tmp_path / "faces.csv"
+    summary = run_prediction(str(path), model=tiny_checkpoint, out_dir=tmp_path / "out", save=save,
+                             echo=lambda s: None)
+    assert str(summary).startswith("30 frame(s), 30 face(s)")  # the default detector finds her in every frame
+    video = cv2.VideoCapture(str(tmp_path / "out" / "walk_annotated.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(15.0)
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    ok, first = video.read()
+    assert ok and first.shape == (480, 640, 3)
+    assert np.abs(first[:40, :160].astype(int) - 90).mean() < 4  # no FPS counter drawn into the saved file
+
+
 def test_a_face_below_the_minimum_size_is_reported_with_the_reason(tiny_checkpoint, astronaut, tmp_path):
     small = tmp_path / "small.png"  # the astronaut's face is about 53 px wide at 256 px (Haar)
     cv2.imwrite(str(small), cv2.resize(cv2.imread(str(astronaut)), (256, 256), interpolation=cv2.INTER_AREA))

@@ -14,6 +14,16 @@ data_app = typer.Typer(help="Inspect, merge and cache data sets.", no_args_is_he
 app.add_typer(data_app, name="data")
 
 
+#: The face-detection options, one definition for every verb that finds faces (predict, explain, serve).
+DetectorOption = Annotated[str, typer.Option(help="face detector: yunet (shipped; the default) | haar | ssd | none "
+                                                   "(each image is already one face crop)")]
+DetectorModelOption = Annotated[Optional[Path], typer.Option(help="a local YuNet .onnx or SSD .pb file instead of "
+                                                                  "the shipped or downloaded one")]
+NoDetectOption = Annotated[bool, typer.Option("--no-detect", hidden=True, help="the same as --detector none")]
+ThresholdOption = Annotated[float, typer.Option(help="keep faces the detector scores at least this (0-1)")]
+MinFaceOption = Annotated[int, typer.Option(help="smallest face side in pixels")]
+
+
 def fail(message: str) -> None:
     """Print a one-line error and exit 2 (no traceback)."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
@@ -188,11 +198,11 @@ def predict_cmd(
     source: Annotated[str, typer.Argument(help="image, folder, glob, video file, webcam index (e.g. 0), "
                                                 "or 'example' (a bundled photo)")] = "example",
     model: Annotated[str, typer.Option(help="checkpoint (.pt/.ckpt), exported .onnx, or a shipped model: default, ferplus")] = "default",
-    detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none (inputs are already face crops)")] = "haar",
-    detector_model: Annotated[Optional[Path], typer.Option(help="local YuNet .onnx or SSD .pb (else downloaded)")] = None,
-    no_detect: Annotated[bool, typer.Option("--no-detect", help="treat each image as one face crop")] = False,
-    threshold: Annotated[float, typer.Option(help="detector confidence threshold")] = 0.5,
-    min_face: Annotated[int, typer.Option(help="smallest face side in pixels")] = 24,
+    detector: DetectorOption = "yunet",
+    detector_model: DetectorModelOption = None,
+    no_detect: NoDetectOption = False,
+    threshold: ThresholdOption = 0.5,
+    min_face: MinFaceOption = 24,
     backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
     out: Annotated[Optional[Path], typer.Option(help="folder for annotated images / video")] = Path("runs/predict"),
     save: Annotated[Optional[Path], typer.Option(help="CSV or JSON file with one row per face")] = None,
@@ -213,7 +223,7 @@ def predict_cmd(
                                  detector_model=detector_model, threshold=threshold, min_face=min_face,
                                  backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
                                  show=show, max_frames=max_frames, echo=typer.echo, on_error=on_error,
-                                 exist_ok=exist_ok)
+                                 exist_ok=exist_ok, progress=True)
     except user_errors() as err:
         fail(str(err))
     typer.echo(str(summary))
@@ -304,7 +314,11 @@ def explain_cmd(
     source: Annotated[Optional[str], typer.Argument(help="image, folder or glob (omit with --data)")] = None,
     method: Annotated[str, typer.Option(help="rollout (ViTs) | gradcam (CNNs and ViTs)")] = "rollout",
     out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/explain"),
-    no_detect: Annotated[bool, typer.Option("--no-detect", help="images are already face crops")] = False,
+    detector: DetectorOption = "yunet",
+    detector_model: DetectorModelOption = None,
+    no_detect: NoDetectOption = False,
+    threshold: ThresholdOption = 0.5,
+    min_face: MinFaceOption = 24,
     data: Annotated[Optional[str], typer.Option(help="data set for per-class mean maps")] = None,
     split: Annotated[str, typer.Option(help="split for per-class mean maps")] = "val",
     per_class: Annotated[int, typer.Option(help="faces per class for the mean maps")] = 64,
@@ -320,7 +334,8 @@ def explain_cmd(
         return
     if source is None:
         fail("give an image, folder or glob to explain, or --data PATH for per-class maps")
-    rows = run_guarded(explain_images, model, source, out, method=method, detector="none" if no_detect else "haar")
+    rows = run_guarded(explain_images, model, source, out, method=method, detector="none" if no_detect else detector,
+                       threshold=threshold, detector_model=detector_model, min_face=min_face)
     for row in rows:
         typer.echo(f"{row['image']}: " + (row["note"] if row.get("faces") == 0 else
                                           f"face {row['face']} {row['label']} {row['confidence']:.0%} -> {row['overlay']}"))
@@ -367,8 +382,8 @@ def serve_cmd(
     model: Annotated[str, typer.Option(help="checkpoint, .onnx, or a shipped model: default, ferplus")] = "default",
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    detector: Annotated[str, typer.Option(help="haar | yunet | ssd | none")] = "haar",
-    detector_model: Annotated[Optional[Path], typer.Option(help="local YuNet .onnx or SSD .pb (else downloaded)")] = None,
+    detector: DetectorOption = "yunet",
+    detector_model: DetectorModelOption = None,
     backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
     max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,

@@ -14,16 +14,20 @@ import numpy as np  # noqa: E402
 
 from vitfer.evaluation.evaluate import eval_size, load_eval_data, resolve_checkpoint  # noqa: E402
 from vitfer.explain.maps import explain_batch, overlay  # noqa: E402
+from vitfer.faces.detectors import DEFAULT_DETECTOR  # noqa: E402
 from vitfer.inference.predictor import Predictor  # noqa: E402
 from vitfer.inference.sources import SourceError, image_paths, read_image  # noqa: E402
 from vitfer.models.checkpoint import load_model  # noqa: E402
 
 
 def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: str | Path, method: str = "rollout",
-                   detector: str = "haar", threshold: float = 0.5) -> list[dict]:
-    """One overlay per face of every image in ``source`` (a file, folder or glob); ``detector='none'`` treats
-    each image as one face crop. Images where no face is found are listed with ``faces: 0`` and no overlay."""
-    predictor = Predictor(checkpoint, detector=detector, threshold=threshold)
+                   detector: str = DEFAULT_DETECTOR, threshold: float = 0.5, detector_model: str | Path | None = None,
+                   min_face: int = 24) -> list[dict]:
+    """One overlay per face of every image in ``source`` (a file, folder or glob); the detector options are
+    ``predict``'s, and ``detector='none'`` treats each image as one face crop. Images where no face is found are
+    listed with ``faces: 0`` and no overlay."""
+    predictor = Predictor(checkpoint, detector=detector, threshold=threshold, detector_model=detector_model,
+                          min_face=min_face)
     loaded = predictor.backend.loaded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vitfer.faces.crop import crop_face
-from vitfer.faces.detectors import FaceBox, FaceDetector, create_detector
+from vitfer.faces.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, create_detector
 from vitfer.inference.backends import create_backend
 from vitfer.inference.sources import Frame, SourceError, iter_frames, read_image
 from vitfer.inference.tracking import FaceTracker
@@ -51,10 +51,10 @@ class Predictor:
     """Detect every face, crop it as training saw faces, classify all faces of a frame in one batch.
 
     ``model``: None/'default' (bundled), a .pt/.ckpt checkpoint or an exported .onnx file.
-    ``detector``: haar | yunet | ssd | none (the whole image is one face, e.g. FER2013 crops).
+    ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
     """
 
-    def __init__(self, model: str | Path | None = None, detector: str = "haar", backend: str = "torch",
+    def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "torch",
                  detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24) -> None:
         self.backend = create_backend(model, backend)
         self.labels = self.backend.labels

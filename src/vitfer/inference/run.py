@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+from tqdm import tqdm
 
+from vitfer.faces.detectors import DEFAULT_DETECTOR
 from vitfer.inference.backends import EXAMPLE_IMAGE
 from vitfer.inference.output import ResultWriter, annotate, check_output_path
 from vitfer.inference.predictor import FPSMeter, Predictor
-from vitfer.inference.sources import source_kind, source_root
+from vitfer.inference.sources import image_paths, source_kind, source_root, video_properties
 from vitfer.runs import increment_path
 
 
@@ -44,17 +46,18 @@ def annotated_path(out_dir: Path, image: str, root: Path | None) -> Path:
     return out_dir / relative.parent / f"{relative.stem}_annotated{suffix}"
 
 
-def run_prediction(source: str, model: str | Path | None = "default", detector: str = "haar",
+def run_prediction(source: str, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                    backend: str = "torch", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print, on_error: str = "skip",
-                   exist_ok: bool = False) -> PredictionSummary:
+                   exist_ok: bool = False, progress: bool = False) -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
     summary's ``errors``; 'raise' stops at the first. ``out_dir`` is taken afresh (``runs/predict2``, ...) unless
-    ``exist_ok``; ``save`` never replaces an existing file unless ``exist_ok``.
+    ``exist_ok``; ``save`` never replaces an existing file unless ``exist_ok``. ``progress``: a bar with the
+    total, rate and time left for folders and videos (on a terminal), the per-image lines printed above it.
     """
     if source == "example":
         source = str(EXAMPLE_IMAGE)
@@ -74,40 +77,48 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                "if the image is already a face crop)")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
+    video = kind in ("video", "webcam")
+    source_fps, total = video_properties(source) if video else (0.0, len(image_paths(source)))
+    if max_frames is not None and kind != "image":
+        total = min(total, max_frames) if total else max_frames
+    bar = tqdm(total=total or None, unit="frame" if video else "image", disable=not progress or kind == "image",
+               dynamic_ncols=True, leave=False)
+    say = bar.write if not bar.disable else echo
     try:
         for result in predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error):
+            bar.update(1)
             if result.error is not None:
                 summary.errors.append(result.error)
-                echo(f"error: {result.error}")
+                say(f"error: {result.error}")
                 continue
             summary.frames += 1
             summary.faces += len(result.faces)
             fps = meter.tick()
             if writer:
                 writer.write(result)
-            if kind in ("image", "folder", "glob"):
+            if not video:
                 found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
-                echo(f"{result.source}: {found}")
-            elif summary.frames % 30 == 0:
+                say(f"{result.source}: {found}")
+            elif bar.disable and summary.frames % 30 == 0:
                 echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
             if out_dir is None and not show:
                 continue
             drawn = annotate(result.image, result, bars)
-            if kind in ("video", "webcam"):
-                cv2.putText(drawn, f"{fps:.1f} FPS", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
             if out_dir is not None:
-                if kind in ("video", "webcam"):
+                if video:
                     if video_out is None:
                         name = f"webcam{source}.mp4" if kind == "webcam" else Path(source).stem + "_annotated.mp4"
                         height, width = drawn.shape[:2]
+                        # the source's own frame rate and size: the annotated clip plays as long as the original
                         video_out = cv2.VideoWriter(str(out_dir / name), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                    25.0, (width, height))
+                                                    source_fps if source_fps > 0 else 25.0, (width, height))
                     video_out.write(drawn)
                 else:
                     target = annotated_path(out_dir, result.source, root)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(target), drawn)
-            if show:
+            if show:  # the processing rate is drawn on the live window only, never into saved files
+                cv2.putText(drawn, f"{fps:.1f} FPS", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
                 cv2.imshow("vitfer", drawn)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
@@ -117,6 +128,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
             writer.close(complete)
             if not complete:
                 echo(f"stopped early: the rows so far are in {writer.partial}")
+        bar.close()
         if video_out is not None:
             video_out.release()
     return summary

@@ -110,6 +110,16 @@ def image_paths(source: str) -> list[Path]:
     return paths
 
 
+def video_properties(source: str | int) -> tuple[float, int]:
+    """(frames per second, frame count) as the file or camera reports them; 0 where it reports nothing."""
+    webcam = source_kind(source) == "webcam"
+    capture = cv2.VideoCapture(int(source) if webcam else str(source))
+    try:
+        return float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        capture.release()
+
+
 def iter_video(source: str | int, max_frames: int | None = None) -> Iterator[Frame]:
     """Frames of a video file or webcam until it ends; SourceError if it cannot be opened or yields nothing."""
     webcam = source_kind(source) == "webcam"

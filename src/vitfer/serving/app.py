@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from vitfer.faces.detectors import DEFAULT_DETECTOR
 from vitfer.inference.predictor import Predictor
 from vitfer.inference.sources import ImageTooLarge, SourceError, decode_image_bytes
 
@@ -98,7 +99,7 @@ def loopback_hosts(host: str) -> list[str] | None:
     return None  # bound to a real interface: reachable under names we cannot know
 
 
-def create_app(model: str | Path | None = None, detector: str = "haar", backend: str = "torch",
+def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "torch",
                limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
                predictor: Predictor | None = None, detector_model: str | Path | None = None,
                allowed_hosts: list[str] | None = None) -> FastAPI:
@@ -238,7 +239,7 @@ def create_app(model: str | Path | None = None, detector: str = "haar", backend:
     return app
 
 
-def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = "haar",
+def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = DEFAULT_DETECTOR,
           backend: str = "torch", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
           detector_model: str | Path | None = None) -> None:
     """Run the app with uvicorn."""
