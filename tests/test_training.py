@@ -116,7 +116,9 @@ def test_training_writes_a_complete_run(tmp_path, fer_folder, train_options, oth
                  "checkpoints/last.ckpt", "best_metrics.json"):
         assert (run / name).is_file(), name
     metrics = pd.read_csv(run / "metrics.csv")
-    assert metrics["val_acc"].notna().sum() == 2 and metrics["train_loss"].notna().sum() == 2
+    assert metrics["epoch"].tolist() == [0, 1]  # one row per epoch: training and validation figures side by side
+    assert metrics["val_acc"].notna().all() and metrics["train_loss"].notna().all()
+    assert (metrics["train_images_per_second"] > 0).all() and (metrics["epoch_seconds"] > 0).all()
     loaded = load_model(run / "model.pt")
     assert loaded.labels[0] == "angry" and loaded.preprocess.img_size == 24
     again = load_model(run / "checkpoints" / "last.ckpt")
@@ -267,3 +269,13 @@ def test_a_teacher_needs_a_student_with_a_distillation_token_and_the_same_classe
 def test_a_train_split_smaller_than_one_batch_is_refused(tmp_path, fer_folder):
     with pytest.raises(DataError, match="42 faces.*batch of 64"):
         train(tiny_config(tmp_path, fer_folder, train={"batch_size": 64}), progress=False)
+
+
+def test_training_is_quiet_unless_verbose(tmp_path, fer_folder, capfd):
+    train(tiny_config(tmp_path, fer_folder, train={"epochs": 1}), progress=False)
+    quiet = "".join(capfd.readouterr())
+    for noise in ("Tip", "Total FLOPs", "GPU available", "Seed set", "Modules in eval mode"):
+        assert noise not in quiet, noise
+    train(tiny_config(tmp_path, fer_folder, name="loud", train={"epochs": 1}), progress=False, verbose=True)
+    loud = "".join(capfd.readouterr())
+    assert "Total params" in loud and "Total FLOPs" in loud  # the model summary, among the rest

@@ -174,6 +174,8 @@ def train_cmd(
     name: Annotated[Optional[str], typer.Option(help="run name: results go to runs/<name>/")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Lightning checkpoint to resume from (e.g. runs/x/checkpoints/last.ckpt)")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="any override, e.g. --set train.lr=3e-4")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="show Lightning's model summary, tips and library "
+                                                             "warnings")] = False,
 ) -> None:
     """Train a model; writes runs/<name>/ (config, metrics.csv, curves.png, checkpoints, model.pt)."""
     from vitfer.config import load_config
@@ -187,7 +189,7 @@ def train_cmd(
         overrides.append("model.pretrained=true" if pretrained == "hub" else f"model.pretrained={pretrained}")
     cfg = run_guarded(load_config, config, overrides)
     try:
-        run_dir = train(cfg, resume=resume)
+        run_dir = train(cfg, resume=resume, verbose=verbose)
     except user_errors() + (ValueError,) as err:
         fail(str(err))
     typer.echo(f"run folder: {run_dir}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -169,9 +172,45 @@ def restore_metrics(metrics_csv: Path) -> None:
     earlier_csv.unlink()
 
 
-def train(config: Config, resume: str | Path | None = None, progress: bool = True) -> Path:
-    """Train one model as configured; returns the run folder."""
-    L.seed_everything(config.seed, workers=True)
+def one_row_per_epoch(metrics_csv: Path) -> None:
+    """Merge Lightning's separate training and validation rows into one row per epoch."""
+    if not metrics_csv.is_file() or metrics_csv.stat().st_size == 0:
+        return
+    table = pd.read_csv(metrics_csv)
+    if "epoch" in table and len(table):
+        table.groupby("epoch", sort=True).first().reset_index().to_csv(metrics_csv, index=False)
+
+
+@contextmanager
+def quiet_lightning(verbose: bool) -> Iterator[None]:
+    """Unless ``verbose``: no Lightning banners, tips or seed notices, and no library warnings, while training."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def train(config: Config, resume: str | Path | None = None, progress: bool = True, verbose: bool = False) -> Path:
+    """Train one model as configured; returns the run folder.
+
+    ``verbose`` shows what Lightning says (model summary, tips, library warnings); vitfer's own warnings always show.
+    """
+    with quiet_lightning(verbose):
+        return _train(config, resume, progress, verbose)
+
+
+def _train(config: Config, resume: str | Path | None, progress: bool, verbose: bool) -> Path:
+    L.seed_everything(config.seed, workers=True, verbose=verbose)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     run_dir = Path(config.runs_dir) / config.name
@@ -230,7 +269,7 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
         max_epochs=config.train.epochs, accelerator=config.train.accelerator, devices=config.train.devices,
         strategy=config.train.strategy, precision=config.train.precision, callbacks=callbacks,
         logger=CSVLogger(run_dir, name="", version=""), default_root_dir=run_dir, deterministic=False,
-        enable_progress_bar=progress, log_every_n_steps=50, num_sanity_val_steps=0,
+        enable_progress_bar=progress, enable_model_summary=verbose, log_every_n_steps=50, num_sanity_val_steps=0,
         limit_train_batches=config.train.limit_train_batches, limit_val_batches=config.train.limit_val_batches,
     )
     metrics_csv = run_dir / "metrics.csv"
@@ -238,6 +277,7 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
         set_aside_metrics(metrics_csv)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
     restore_metrics(metrics_csv)
+    one_row_per_epoch(metrics_csv)
     export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
     if best_aux is not None and best_aux.best_model_path:
         export_best(run_dir, best_aux.best_model_path, preprocess, cache.aux_names, config, aux=True)
