@@ -357,3 +357,55 @@ def test_the_ferplus_model_is_selected_by_name(astronaut):
     assert len(faces) == 1 and set(faces[0].probabilities) == set(EMOTIONS_7) | {"contempt"}
     listing = CliRunner().invoke(app, ["models"]).output
     assert "ferplus    8 classes" in listing and "default    7 classes" in listing
+
+
+def test_predict_takes_paths_arrays_pil_images_and_lists(tiny_checkpoint, astronaut):
+    from PIL import Image
+
+    predictor = Predictor(tiny_checkpoint)
+    bgr = cv2.imread(str(astronaut))
+    by_path = predictor.predict(astronaut)
+    by_array = predictor.predict(bgr)
+    by_pil = predictor.predict(Image.open(astronaut))  # RGB, converted
+    assert by_path.source == str(astronaut) and len(by_path) == len(by_array) == len(by_pil) == 1
+    assert by_path[0].probabilities == pytest.approx(by_array[0].probabilities)
+    assert by_pil[0].probabilities == pytest.approx(by_array[0].probabilities, abs=0.02)  # JPEG decoders differ
+    together = predictor.predict([bgr, np.full((120, 160), 128, np.uint8), astronaut])  # grey, faceless
+    assert [len(r) for r in together] == [1, 0, 1]
+    assert together[0][0].probabilities == pytest.approx(by_array[0].probabilities, abs=1e-5)  # one batch
+    for bad, named in ((3.5, "float"), (np.zeros((8, 8, 3), np.float32), "float32"), (np.zeros((8, 8, 2), np.uint8),
+                                                                                       "(8, 8, 2)")):
+        with pytest.raises(SourceError, match=named):
+            predictor.predict(bad)
+
+
+def test_a_prediction_plots_and_saves(tiny_checkpoint, astronaut, tmp_path):
+    result = Predictor(tiny_checkpoint).predict(astronaut)
+    drawn = result.plot()
+    assert drawn.shape == result.image.shape and not np.array_equal(drawn, result.image)
+    x1, y1, x2, y2 = result[0].box
+    assert np.array_equal(drawn[y1 + 10:y2 - 10, x1 + 10:x2 - 10], result.image[y1 + 10:y2 - 10, x1 + 10:x2 - 10])
+    with_bars = result.plot(bars=True)  # a dark panel to the right of the face, text readable on it
+    panel = with_bars[y1:y1 + 60, x2 + 8:x2 + 40].astype(int)
+    under = result.image[y1:y1 + 60, x2 + 8:x2 + 40].astype(int)
+    assert (panel <= under * 0.3 + 1).mean() > 0.5  # darkened around the white names
+    assert cv2.imread(str(result.save(tmp_path / "out" / "a.png"))).shape == result.image.shape
+    saved = json.loads(result.save(tmp_path / "a.json").read_text())
+    assert saved[0]["label"] == result[0].label and saved[0]["box"] == list(result[0].box)
+    with pytest.raises(SourceError, match="a.nope"):
+        result.save(tmp_path / "a.nope")
+
+
+def test_predict_json_lines_go_to_stdout_alone(tiny_checkpoint, astronaut, tmp_path):
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["predict", str(astronaut), "--model", str(tiny_checkpoint), "--json",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["source"] == str(astronaut) and rows[0]["label"] in EMOTIONS_7
+    assert set(rows[0]) >= {"x1", "y1", "x2", "y2", "detection_score", "confidence", "p_happy"}
+    assert "1 frame(s), 1 face(s)" in result.stderr

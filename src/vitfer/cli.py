@@ -216,19 +216,29 @@ def predict_cmd(
                                                "| raise (stop at the first)")] = "skip",
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="reuse --out and replace an existing --save file "
                                                                "(else runs/predict2, ... and a refusal)")] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="print one JSON object per face to stdout (JSON "
+                                                             "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
     """Find every face, classify its emotion, print it and save annotated output."""
+    from vitfer.inference.output import face_rows
     from vitfer.inference.run import run_prediction
+
+    def print_rows(result) -> None:
+        for row in face_rows(result):
+            typer.echo(json.dumps(row))
+
+    def say(line: str) -> None:
+        typer.echo(line, err=json_lines)
 
     try:
         summary = run_prediction(source, model=model, detector="none" if no_detect else detector,
                                  detector_model=detector_model, threshold=threshold, min_face=min_face,
                                  backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
-                                 show=show, max_frames=max_frames, echo=typer.echo, on_error=on_error,
-                                 exist_ok=exist_ok, progress=True)
+                                 show=show, max_frames=max_frames, echo=say, on_error=on_error,
+                                 exist_ok=exist_ok, progress=True, on_result=print_rows if json_lines else None)
     except user_errors() as err:
         fail(str(err))
-    typer.echo(str(summary))
+    say(str(summary))
     if summary.errors:
         raise typer.Exit(1)
 

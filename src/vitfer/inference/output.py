@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vitfer.inference.predictor import FrameResult
+from vitfer.inference.results import FrameResult
 
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
            "sad": (200, 120, 40), "surprise": (0, 160, 255), "neutral": (200, 200, 200), "contempt": (120, 80, 40)}
@@ -32,12 +32,35 @@ def annotate(image: np.ndarray, result: FrameResult, bars: bool = False) -> np.n
         cv2.putText(out, tag, (x1 + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thickness,
                     cv2.LINE_AA)
         if bars:
-            for i, (name, p) in enumerate(face.probabilities.items()):
-                y = y2 + 4 + i * int(12 * scale + 4)
-                cv2.rectangle(out, (x1, y), (x1 + int(p * (x2 - x1)), y + int(10 * scale)), COLOURS.get(name, colour), -1)
-                cv2.putText(out, name, (x1, y + int(10 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
-                            (255, 255, 255), 1, cv2.LINE_AA)
+            draw_bars(out, face, scale)
     return out
+
+
+def draw_bars(out: np.ndarray, face, scale: float) -> None:
+    """Probability bars on a dark panel beside the face: to its right where the frame has room, else to its
+    left, else below; white text on the panel reads on any background."""
+    x1, y1, x2, y2 = face.box
+    row = max(12, int(round(14 * scale)))
+    width = max(110, int(round(130 * scale)))
+    height = row * len(face.probabilities) + 4
+    frame_h, frame_w = out.shape[:2]
+    if x2 + 4 + width <= frame_w:
+        left, top = x2 + 4, y1
+    elif x1 - 4 - width >= 0:
+        left, top = x1 - 4 - width, y1
+    else:
+        left, top = x1, y2 + 4
+    left, top = max(0, min(left, frame_w - width)), max(0, min(top, frame_h - height))
+    panel = out[top:top + height, left:left + width]
+    panel[:] = (panel * 0.25).astype(out.dtype)  # darken what lies under the panel
+    font = 0.38 * max(scale, 0.8)
+    for i, (name, p) in enumerate(face.probabilities.items()):
+        y = top + 2 + i * row
+        bar_left = left + int(width * 0.45)
+        cv2.rectangle(out, (bar_left, y + 2), (bar_left + int(p * (width * 0.53)), y + row - 2),
+                      COLOURS.get(name, (0, 255, 0)), -1)
+        cv2.putText(out, name, (left + 3, y + row - 3), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), 1,
+                    cv2.LINE_AA)
 
 
 def face_rows(result: FrameResult) -> list[dict]:

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from typing import Union
 from pathlib import Path
 
 import cv2
@@ -16,35 +16,31 @@ import torch
 from vitfer.faces.crop import crop_face
 from vitfer.faces.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, create_detector
 from vitfer.inference.backends import create_backend
+from vitfer.inference.results import Face, FrameResult, Prediction
 from vitfer.inference.sources import Frame, SourceError, iter_frames, read_image
 from vitfer.inference.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Face:
-    """One classified face."""
-
-    box: tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
-    detection_score: float
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
-    face_id: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+#: what ``Predictor.predict`` reads: a path, a BGR (or grey) uint8 array, or a PIL image
+ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]
 
 
-@dataclass
-class FrameResult:
-    source: str
-    frame: int
-    time: float
-    faces: list[Face]
-    image: np.ndarray | None = None  # the frame (BGR), for annotation
-    error: str | None = None  # why the source could not be read (no faces, no image)
+def as_bgr(image: ImageInput) -> np.ndarray:
+    """Any accepted image as a BGR uint8 array, or SourceError saying what was given."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if type(image).__module__.startswith("PIL."):
+        return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    if not isinstance(image, np.ndarray):
+        raise SourceError(f"cannot read an image from a {type(image).__name__}: give a path, a numpy array or a "
+                          "PIL image")
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise SourceError(f"an image array must be uint8 H x W (grey) or H x W x 3 (BGR), got {image.dtype} "
+                          f"{tuple(image.shape)}")
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if image.shape[2] == 4 else image
 
 
 class Predictor:
@@ -104,17 +100,28 @@ class Predictor:
                               float(probs[best]), {n: float(p) for n, p in zip(self.labels, probs)}, face_id))
         return faces
 
-    def predict(self, image: np.ndarray | str | Path) -> list[Face]:
-        """All faces of one image (a BGR array or a path); an empty list when there is none."""
-        if not isinstance(image, np.ndarray):
-            image = read_image(image)
-        if image.ndim == 2:
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        boxes = self.detect(image)
-        if not boxes:
-            return []
-        probabilities = self.classify(self.faces_tensor(image, boxes))
-        return self._faces(boxes, probabilities, [None] * len(boxes))
+    def predict(self, image: ImageInput | list[ImageInput]) -> Prediction | list[Prediction]:
+        """All faces of an image: a path, a BGR uint8 array (as OpenCV reads it), or a PIL image; a list of them
+        gives one result per image, every face of every image classified in one batch.
+
+        >>> predictor = Predictor()
+        >>> faces = predictor.predict("group.jpg")                  # doctest: +SKIP
+        >>> faces[0].label, faces[0].confidence                     # doctest: +SKIP
+        ('happy', 0.93)
+        >>> faces.save("group_annotated.jpg")                       # doctest: +SKIP
+        """
+        many = isinstance(image, (list, tuple))
+        images = [as_bgr(item) for item in (image if many else [image])]
+        sources = [str(item) if isinstance(item, (str, Path)) else "" for item in (image if many else [image])]
+        boxes = [self.detect(item) for item in images]
+        crops = [self.faces_tensor(item, found) for item, found in zip(images, boxes) if found]
+        probabilities = self.classify(torch.cat(crops)) if crops else np.zeros((0, len(self.labels)))
+        results, start = [], 0
+        for item, found, source in zip(images, boxes, sources):
+            faces = self._faces(found, probabilities[start:start + len(found)], [None] * len(found))
+            results.append(Prediction(faces, item, source))
+            start += len(found)
+        return results if many else results[0]
 
     def stream(self, source: str | int, smoothing: str = "ema", alpha: float = 0.5, window: int = 5,
                max_frames: int | None = None, on_error: str = "raise") -> Iterator[FrameResult]:

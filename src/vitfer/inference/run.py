@@ -13,6 +13,7 @@ from vitfer.faces.detectors import DEFAULT_DETECTOR
 from vitfer.inference.backends import EXAMPLE_IMAGE
 from vitfer.inference.output import ResultWriter, annotate, check_output_path
 from vitfer.inference.predictor import FPSMeter, Predictor
+from vitfer.inference.results import FrameResult
 from vitfer.inference.sources import image_paths, source_kind, source_root, video_properties
 from vitfer.runs import increment_path
 
@@ -51,13 +52,15 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                    backend: str = "torch", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print, on_error: str = "skip",
-                   exist_ok: bool = False, progress: bool = False) -> PredictionSummary:
+                   exist_ok: bool = False, progress: bool = False,
+                   on_result: Callable[[FrameResult], None] | None = None) -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
     summary's ``errors``; 'raise' stops at the first. ``out_dir`` is taken afresh (``runs/predict2``, ...) unless
     ``exist_ok``; ``save`` never replaces an existing file unless ``exist_ok``. ``progress``: a bar with the
     total, rate and time left for folders and videos (on a terminal), the per-image lines printed above it.
+    ``on_result`` is called with every frame's result (e.g. to print JSON Lines).
     """
     if source == "example":
         source = str(EXAMPLE_IMAGE)
@@ -96,6 +99,8 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
             fps = meter.tick()
             if writer:
                 writer.write(result)
+            if on_result is not None:
+                on_result(result)
             if not video:
                 found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
                 say(f"{result.source}: {found}")
