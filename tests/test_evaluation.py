@@ -119,8 +119,10 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
         run.mkdir()
         save_tiny(run, EMOTIONS_7, "model.pt")
         (run / "metrics.csv").write_text("epoch,epoch_seconds\n0,10.0\n1,12.0\n")
-        evaluate(run, fer_folder, "test")
+        evaluate(run, fer_folder)  # the default split, val, as compare's
         runs.append(run)
+    with pytest.raises(CheckpointError, match="none of these runs was evaluated on the 'test' split"):
+        compare_runs(runs, tmp_path / "cmp", split="test")
     table = compare_runs(runs, tmp_path / "cmp")
     assert list(table["run"]) == ["a", "b"]
     assert table["s/epoch"].tolist() == [11.0, 11.0]

@@ -94,6 +94,16 @@ def test_data_stats_reports_counts_duplicates_and_warns_about_a_blurred_train_sp
     write_image(root / "test" / "happy" / "PrivateTest_0.png", face_like(0, seed=100))  # twin of a val face
     result = CliRunner().invoke(app, ["data", "stats", str(root)])
     assert result.exit_code == 0, result.output
-    assert '"test~val": 1' in result.output
+    assert "pixel-identical duplicates: " in result.output and "test~val 1," in result.output
     assert "sharpness (median Laplacian variance" in result.output
     assert "WARNING: the train split is much blurrier than val" in result.output
+
+
+def test_data_stats_from_python_matches_the_command(fer_folder):
+    import vitfer
+
+    stats = vitfer.data_stats(fer_folder)
+    assert stats.counts.loc["angry", "train"] == 6 and stats.counts.loc["total", "total"] == 70
+    assert list(stats.counts.index[:3]) == ["angry", "disgust", "fear"]  # canonical order, not alphabetical
+    assert stats.duplicates["test~val"] == 0 and set(stats.sharpness) == {"train", "val", "test"}
+    assert str(stats).splitlines()[0].split() == ["split", "train", "val", "test", "total"]

@@ -85,7 +85,7 @@ def test_plateau_scheduler_halves_lr():
 
 
 def test_unknown_config_key_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="'epoch'.*epochs"):
+    with pytest.raises(ConfigError, match="'train.epoch'; did you mean epochs"):
         config_from_dict({"train": {"epoch": 3}})
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
@@ -279,3 +279,19 @@ def test_training_is_quiet_unless_verbose(tmp_path, fer_folder, capfd):
     train(tiny_config(tmp_path, fer_folder, name="loud", train={"epochs": 1}), progress=False, verbose=True)
     loud = "".join(capfd.readouterr())
     assert "Total params" in loud and "Total FLOPs" in loud  # the model summary, among the rest
+
+
+def test_the_python_api_mirrors_the_command(tmp_path, fer_folder, monkeypatch):
+    import vitfer
+
+    assert {"train", "evaluate", "explain", "compare", "benchmark", "data_stats", "Predictor"} <= set(dir(vitfer))
+    monkeypatch.chdir(tmp_path)
+    run = vitfer.train(data=fer_folder, model="cnn3", epochs=1, name="api",
+                       overrides={"data.cache_dir": None, "model.img_size": 24, "train.batch_size": 8,
+                                  "train.threads": 1},
+                       progress=False)
+    assert run == Path("runs") / "api" and (run / "model.pt").is_file()
+    assert load_model(run / "model.pt").preprocess.img_size == 24
+    assert vitfer.evaluate(run, fer_folder)["split"] == "val"
+    with pytest.raises(ConfigError, match="unknown config key 'train.lrr'"):
+        vitfer.train(data=fer_folder, overrides={"train.lrr": 1})

@@ -22,6 +22,9 @@ DetectorModelOption = Annotated[Optional[Path], typer.Option(help="a local YuNet
 NoDetectOption = Annotated[bool, typer.Option("--no-detect", hidden=True, help="the same as --detector none")]
 ThresholdOption = Annotated[float, typer.Option(help="keep faces the detector scores at least this (0-1)")]
 MinFaceOption = Annotated[int, typer.Option(help="smallest face side in pixels")]
+#: One split option and one default (val) for every verb that reads a split.
+SPLIT_HELP = ("val | test | train | all. FER2013: val = PublicTest, test = PrivateTest (both live in its test/ "
+              "folder, told apart by file name); other sets: their val/ and test/ folders")
 
 
 def fail(message: str) -> None:
@@ -71,41 +74,9 @@ def data_stats(
     on_error: Annotated[str, typer.Option(help="raise | skip (skips are counted and listed)")] = "raise",
 ) -> None:
     """Class counts per split, image sizes, duplicates across splits and sharpness per split."""
-    from vitfer.data.cache import build_cache
-    from vitfer.data.readers import read_dataset
-    from vitfer.data.stats import class_counts, cross_split_duplicates, image_sizes, plot_class_distribution
+    from vitfer.data.stats import data_stats as compute
 
-    manifest = run_guarded(read_dataset, path, kind=kind, on_error=on_error)
-    typer.echo(class_counts(manifest).to_string())
-    if "votes" in manifest.columns:
-        from vitfer.data.ferplus import read_ferplus_votes, vote_statistics
-
-        typer.echo(vote_statistics(run_guarded(read_ferplus_votes, path, on_error=on_error)))
-        typer.echo(f"counted above: the majority protocol's labels; it drops {manifest.attrs['dropped']}")
-    sizes = image_sizes(manifest)
-    typer.echo("image sizes (first 2000): " + ", ".join(f"{w}x{h}: {n}" for (w, h), n in sizes.most_common(5)))
-    if duplicates:
-        num_classes = 8 if "contempt" in set(manifest["label"]) else 7
-        cache = run_guarded(build_cache, manifest, num_classes=num_classes, on_error=on_error)
-        typer.echo("pixel-identical duplicates: " + json.dumps(cross_split_duplicates(cache)))
-        from vitfer.data.sharpness import sharpness_mismatch, split_sharpness
-
-        medians = split_sharpness(cache)
-        typer.echo("sharpness (median Laplacian variance, 2000 per split): "
-                   + ", ".join(f"{split} {value:.1f}" for split, value in medians.items()))
-        sigma = sharpness_mismatch(cache)
-        if sigma > 0:
-            typer.echo(f"WARNING: the train split is much blurrier than val; a Gaussian blur of sigma {sigma:.2f} px "
-                       "makes val faces look like train faces. A model trained on it loses accuracy on sharp faces. "
-                       "Fix the data if you can; data.match_sharpness=auto low-passes a model's inputs to match.")
-        manifest.attrs["skipped"] = cache.skipped
-    skipped = manifest.attrs.get("skipped", [])
-    if skipped:
-        typer.echo(f"skipped {len(skipped)} input(s):")
-        for line in skipped[:20]:
-            typer.echo(f"  {line}")
-    if plot:
-        typer.echo(f"wrote {plot_class_distribution(manifest, plot)}")
+    typer.echo(str(run_guarded(compute, path, kind=kind, duplicates=duplicates, on_error=on_error, plot=plot)))
 
 
 @data_app.command("merge")
@@ -178,18 +149,16 @@ def train_cmd(
                                                              "warnings")] = False,
 ) -> None:
     """Train a model; writes runs/<name>/ (config, metrics.csv, curves.png, checkpoints, model.pt)."""
-    from vitfer.config import load_config
-    from vitfer.training.run import train
+    from vitfer.api import train
 
-    overrides = list(set_ or [])
-    for key, value in (("data.path", data), ("model.name", model), ("train.epochs", epochs), ("name", name)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if pretrained is not None:
-        overrides.append("model.pretrained=true" if pretrained == "hub" else f"model.pretrained={pretrained}")
-    cfg = run_guarded(load_config, config, overrides)
+    settings = dict(s.split("=", 1) for s in set_ or [] if "=" in s)
+    bad = [s for s in set_ or [] if "=" not in s]
+    if bad:
+        fail(f"--set {bad[0]!r} must look like section.key=value")
     try:
-        run_dir = train(cfg, resume=resume, verbose=verbose)
+        run_dir = train(config, data=data, model=model, epochs=epochs, name=name,
+                        pretrained=True if pretrained == "hub" else pretrained, resume=resume,
+                        overrides=settings, verbose=verbose)
     except user_errors() + (ValueError,) as err:
         fail(str(err))
     typer.echo(f"run folder: {run_dir}")
@@ -251,7 +220,7 @@ def export_cmd(
     format: Annotated[str, typer.Option(help="onnx")] = "onnx",
     quantize: Annotated[bool, typer.Option(help="also write a dynamic int8 model (.int8.onnx)")] = False,
     check_data: Annotated[Optional[str], typer.Option(help="labelled data: report each file's accuracy there")] = None,
-    check_split: Annotated[str, typer.Option(help="split of --check-data")] = "val",
+    check_split: Annotated[str, typer.Option(help=f"split of --check-data: {SPLIT_HELP}")] = "val",
 ) -> None:
     """Export a checkpoint to ONNX with a dynamic batch axis; --check-data measures what int8 costs."""
     from vitfer.evaluation.evaluate import resolve_checkpoint
@@ -279,7 +248,7 @@ def export_cmd(
 def evaluate_cmd(
     checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file, or a shipped model (default, ferplus)")],
     data: Annotated[str, typer.Option(help="data set to test on (FER2013 folder/CSV or class folders)")],
-    split: Annotated[str, typer.Option(help="test | val | train | all")] = "test",
+    split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "val",
     tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
     out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>)")] = None,
     on_error: Annotated[str, typer.Option(help="raise | skip unreadable images")] = "raise",
@@ -332,22 +301,20 @@ def explain_cmd(
     threshold: ThresholdOption = 0.5,
     min_face: MinFaceOption = 24,
     data: Annotated[Optional[str], typer.Option(help="data set for per-class mean maps")] = None,
-    split: Annotated[str, typer.Option(help="split for per-class mean maps")] = "val",
+    split: Annotated[str, typer.Option(help=f"split for per-class mean maps: {SPLIT_HELP}")] = "val",
     per_class: Annotated[int, typer.Option(help="faces per class for the mean maps")] = 64,
 ) -> None:
     """Overlays of where the model looks, per face; or per-class mean maps over a data split (--data)."""
-    from vitfer.explain.run import class_mean_maps, explain_images
+    from vitfer.api import explain
 
-    model = None if checkpoint == "default" else checkpoint
-    if data is not None:
-        path = run_guarded(class_mean_maps, checkpoint, data, split, out / f"class_maps_{method}.png",
-                           method=method, per_class=per_class)
-        typer.echo(f"wrote {path}")
-        return
-    if source is None:
+    if data is None and source is None:
         fail("give an image, folder or glob to explain, or --data PATH for per-class maps")
-    rows = run_guarded(explain_images, model, source, out, method=method, detector="none" if no_detect else detector,
-                       threshold=threshold, detector_model=detector_model, min_face=min_face)
+    rows = run_guarded(explain, checkpoint, source, data=data, out=out, method=method, split=split,
+                       per_class=per_class, detector="none" if no_detect else detector, threshold=threshold,
+                       detector_model=detector_model, min_face=min_face)
+    if data is not None:
+        typer.echo(f"wrote {rows}")
+        return
     for row in rows:
         typer.echo(f"{row['image']}: " + (row["note"] if row.get("faces") == 0 else
                                           f"face {row['face']} {row['label']} {row['confidence']:.0%} -> {row['overlay']}"))
@@ -356,7 +323,7 @@ def explain_cmd(
 @app.command("compare")
 def compare_cmd(
     runs: Annotated[list[Path], typer.Argument(help="run folders (evaluated with `vitfer evaluate`)")],
-    split: Annotated[str, typer.Option(help="which evaluation to tabulate")] = "test",
+    split: Annotated[str, typer.Option(help=f"which evaluation to tabulate: {SPLIT_HELP}")] = "val",
     out: Annotated[Path, typer.Option(help="folder for comparison.md and comparison.png")] = Path("runs/compare"),
 ) -> None:
     """One Markdown table over models (params, FLOPs, accuracy, F1, best/worst class, time/epoch) + bar chart."""

@@ -114,7 +114,7 @@ def _fill(cls: type, values: dict[str, Any], where: str) -> Any:
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
-            raise ConfigError(f"unknown config key {where}{key!r}{hint}")
+            raise ConfigError(f"unknown config key '{where}{key}'{hint}")
         default = known[key].default_factory() if known[key].default_factory is not dataclasses.MISSING else None
         if dataclasses.is_dataclass(default):
             kwargs[key] = _fill(type(default), value or {}, f"{where}{key}.")

@@ -28,7 +28,7 @@ def find_evaluation(run: Path, split: str) -> dict | None:
     return json.loads(found[-1].read_text()) if found else None
 
 
-def run_row(run: str | Path, split: str = "test") -> dict:
+def run_row(run: str | Path, split: str = "val") -> dict:
     """One line of the comparison table for a run folder (or a checkpoint file)."""
     run = Path(run)
     checkpoint = resolve_checkpoint(run)
@@ -69,11 +69,14 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def compare_runs(runs: list[str | Path], out_dir: str | Path, split: str = "test") -> pd.DataFrame:
+def compare_runs(runs: list[str | Path], out_dir: str | Path, split: str = "val") -> pd.DataFrame:
     """Write comparison.md (a Markdown table) and comparison.png (bars) for the given runs."""
     if not runs:
         raise CheckpointError("give at least one run folder or checkpoint to compare")
     table = pd.DataFrame([run_row(run, split) for run in runs])
+    if "accuracy" not in table:
+        raise CheckpointError(f"none of these runs was evaluated on the {split!r} split; run `vitfer evaluate RUN "
+                              f"--data PATH --split {split}` first (or compare --split with a split they have)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     note = (f"Figures on the `{split}` split from each run's `vitfer evaluate` output; "

@@ -62,7 +62,8 @@ def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], 
         present = sorted(set(manifest["split"]))
         manifest = manifest[manifest["split"] == wanted]
         if manifest.empty:
-            raise DataError(f"{data} has no faces in split {split!r} (it has: {', '.join(present)})")
+            raise DataError(f"{data} has no faces in split {split!r} (it has: {', '.join(present)}; in FER2013, val "
+                            "is PublicTest and test is PrivateTest, both in its test/ folder)")
     data_labels = set(manifest["label"])
     shared = tuple(name for name in model_labels if name in data_labels)
     if len(shared) < 2:
@@ -122,7 +123,7 @@ def eval_size(loaded: LoadedModel) -> tuple[int, int]:
     return int(data.get("size") or loaded.preprocess.img_size), int(channels)
 
 
-def evaluate(checkpoint: str | Path, data: str | Path, split: str = "test", tta: str = "none",
+def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
              on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None) -> dict:
     """Evaluate a checkpoint on one split; writes metrics.json, report.md and figures to ``out_dir``.

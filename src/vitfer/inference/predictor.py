@@ -23,7 +23,7 @@ from vitfer.inference.tracking import FaceTracker
 log = logging.getLogger(__name__)
 
 #: what ``Predictor.predict`` reads: a path, a BGR (or grey) uint8 array, or a PIL image
-ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]
+ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]  # noqa: F821 - PIL is imported only by its users
 
 
 def as_bgr(image: ImageInput) -> np.ndarray:
