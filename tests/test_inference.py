@@ -10,6 +10,7 @@ import torch
 
 from vitfer.inference.backends import SHIPPED_MODELS, OnnxBackend, TorchBackend, resolve_model_path
 from vitfer.inference.export import export_onnx
+from vitfer.inference.output import OutputError
 from vitfer.inference.predictor import Predictor
 from vitfer.inference.run import run_prediction
 from vitfer.inference.sources import SourceError, iter_frames
@@ -139,6 +140,18 @@ def test_annotated_video_keeps_the_source_rate_and_size_and_every_face(tiny_chec
     ok, first = video.read()
     assert ok and first.shape == (480, 640, 3)
     assert np.abs(first[:40, :160].astype(int) - 90).mean() < 4  # no FPS counter drawn into the saved file
+
+    # beside the rows: one summary row per tracked face, and its timeline
+    assert summary.timelines == [tmp_path / "faces_summary.csv", tmp_path / "faces_face0_timeline.png"]
+    table = list(csv.DictReader(open(tmp_path / "faces_summary.csv")))
+    assert len(table) == 1 and table[0]["face_id"] == "0" and table[0]["frames"] == "30"
+    assert float(table[0]["duration_s"]) == pytest.approx(29 / 15, abs=1e-3)
+    shares = {k: float(v) for k, v in table[0].items() if k.startswith("share_")}
+    assert sum(shares.values()) == pytest.approx(1.0) and max(shares, key=shares.get) == f"share_{table[0]['dominant']}"
+    assert cv2.imread(str(summary.timelines[1])).shape[1] > 400
+    with pytest.raises(OutputError, match="faces_summary.csv"):  # a second run does not replace the summary
+        run_prediction(str(path), model=tiny_checkpoint, out_dir=None, save=tmp_path / "faces.json",
+                       echo=lambda s: None)
 
 
 def test_a_face_below_the_minimum_size_is_reported_with_the_reason(tiny_checkpoint, astronaut, tmp_path):

@@ -14,6 +14,7 @@ from vitfer.inference.backends import EXAMPLE_IMAGE
 from vitfer.inference.output import ResultWriter, annotate, check_output_path
 from vitfer.inference.predictor import FPSMeter, Predictor
 from vitfer.inference.results import FrameResult
+from vitfer.inference.timeline import FaceTimeline
 from vitfer.inference.sources import image_paths, source_kind, source_root, video_properties
 from vitfer.runs import increment_path
 
@@ -27,6 +28,7 @@ class PredictionSummary:
     out_dir: Path | None = None
     save: Path | None = None
     errors: list[str] = field(default_factory=list)
+    timelines: list[Path] = field(default_factory=list)  # videos: the per-face summary CSV, then one PNG per face
 
     def __str__(self) -> str:
         where = f"; annotated output in {self.out_dir.resolve()}" if self.out_dir is not None else ""
@@ -67,6 +69,8 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     kind = source_kind(source)
     if save is not None:
         check_output_path(Path(save), exist_ok)
+        if kind == "video":  # the per-face summary goes beside the rows: it must not replace an earlier one either
+            check_output_path(Path(save).with_name(f"{Path(save).stem}_summary.csv"), exist_ok)
     if out_dir is not None:
         out_dir = increment_path(out_dir, exist_ok)
     predictor = Predictor(model, detector, backend, detector_model, threshold, min_face)
@@ -87,6 +91,8 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     bar = tqdm(total=total or None, unit="frame" if video else "image", disable=not progress or kind == "image",
                dynamic_ncols=True, leave=False)
     say = bar.write if not bar.disable else echo
+    timeline_dir = Path(save).parent if save else out_dir
+    timeline = FaceTimeline(predictor.labels) if kind == "video" and timeline_dir is not None else None
     try:
         for result in predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error):
             bar.update(1)
@@ -101,6 +107,8 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                 writer.write(result)
             if on_result is not None:
                 on_result(result)
+            if timeline is not None:
+                timeline.add(result)
             if not video:
                 found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
                 say(f"{result.source}: {found}")
@@ -128,6 +136,11 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     break
         complete = True
+        if timeline is not None:
+            written = timeline.write(timeline_dir, Path(save).stem if save else Path(source).stem)
+            summary.timelines = written
+            if written:
+                say(f"per-face timelines and summary: {written[0]} and {len(written) - 1} PNG(s) beside it")
     finally:
         if writer:
             writer.close(complete)
