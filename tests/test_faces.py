@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vitfer.faces.crop import crop_face, square_box
-from vitfer.faces.detectors import DetectorError, FaceBox, HaarDetector, create_detector, fetch
+from vitfer.faces.detectors import DetectorError, FaceBox, HaarDetector, create_detector
+from vitfer.hub import DownloadError, fetch
 from tests.conftest import SHARED
 
 WEIGHTS = SHARED / "weights"
@@ -74,9 +75,9 @@ def test_fetch_by_name_checks_sha256(tmp_path):
     source = WEIGHTS / "face_detection_yunet.onnx"
     got = fetch("face_detection_yunet.onnx", url=source.as_uri(), directory=tmp_path)
     assert hashlib.sha256(got.read_bytes()).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
-    with pytest.raises(DetectorError, match="SHA-256"):
+    with pytest.raises(DownloadError, match="SHA-256"):
         fetch("opencv_face_detector.pbtxt", url=source.as_uri(), directory=tmp_path)
-    with pytest.raises(DetectorError, match="could not download"):
+    with pytest.raises(DownloadError, match="could not download"):
         fetch("opencv_face_detector.pbtxt", url=(tmp_path / "missing").as_uri(), directory=tmp_path)
 
 
@@ -100,3 +101,21 @@ def test_square_crop_shifted_at_borders_and_clipped_when_too_large():
     assert square_box(FaceBox(0, 0, 50, 90), 60, 100, margin=0.5) == (0, 0, 60, 100)
     image = np.zeros((100, 60, 3), np.uint8)
     assert crop_face(image, FaceBox(0, 0, 50, 90), 0.5).shape == (100, 60, 3)
+
+
+@pytest.mark.skipif(not (WEIGHTS / "mobilenet_v2_1.0_224_quant.tflite").is_file(),
+                    reason="../shared/weights is absent: no MobileNetV2 file to pack")
+def test_imagenet_weights_by_name_come_out_of_their_archive(tmp_path, monkeypatch):
+    import tarfile
+
+    from vitfer.hub import local_or_named
+
+    archive = tmp_path / "mobilenet.tgz"
+    with tarfile.open(archive, "w:gz") as tar:  # packed as TensorFlow's hosted .tgz is
+        tar.add(WEIGHTS / "mobilenet_v2_1.0_224_quant.tflite", arcname="./mobilenet_v2_1.0_224_quant.tflite")
+    got = fetch("mobilenet_v2_1.0_224_quant.tflite", url=archive.as_uri(), directory=tmp_path / "cache")
+    assert got.read_bytes() == (WEIGHTS / "mobilenet_v2_1.0_224_quant.tflite").read_bytes()
+    monkeypatch.setenv("VITFER_CACHE", str(tmp_path / "home"))
+    (tmp_path / "home" / "downloads").mkdir(parents=True)
+    got.replace(tmp_path / "home" / "downloads" / got.name)  # already downloaded: no network needed
+    assert local_or_named("mobilenet_v2_1.0_224_quant.tflite", "x") == tmp_path / "home" / "downloads" / got.name

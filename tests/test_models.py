@@ -103,7 +103,7 @@ def test_offline_weights_from_a_saved_checkpoint(tmp_path, tiny_checkpoint):
 
 
 def test_weights_that_cannot_be_had_are_errors(tmp_path):
-    with pytest.raises(WeightImportError, match="not found"):
+    with pytest.raises(WeightImportError, match="nope.pt: no such file, and not a name vitfer can download"):
         build_model("cnn3", 7, pretrained=tmp_path / "nope.pt")
     with pytest.raises(WeightImportError, match="no weights to download"):
         build_model("cnn3", 7, pretrained=True)

@@ -295,3 +295,13 @@ def test_the_python_api_mirrors_the_command(tmp_path, fer_folder, monkeypatch):
     assert vitfer.evaluate(run, fer_folder)["split"] == "val"
     with pytest.raises(ConfigError, match="unknown config key 'train.lrr'"):
         vitfer.train(data=fer_folder, overrides={"train.lrr": 1})
+
+
+def test_missing_pretrained_weights_fail_at_once_naming_the_option(tmp_path, fer_folder):
+    from vitfer.models.tflite_import import WeightImportError
+
+    cfg = tiny_config(tmp_path, fer_folder, model={"name": "hybrid_vit_tiny", "pretrained": "nope/mobilenet.tflite"})
+    with pytest.raises(WeightImportError, match=r"model.pretrained \(--pretrained\) nope/mobilenet.tflite: no such "
+                                                r"file, and not a name vitfer can download"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "runs" / "t").exists()  # no half-made run folder

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from vitfer import checks
 
 app = typer.Typer(help="vitfer: facial expression recognition with Vision Transformers.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -53,8 +57,19 @@ def user_errors():
         extra = [DetectorError, SourceError, ExplainError, OutputError]
     except ImportError:
         pass
+    from vitfer.hub import DownloadError
+
     return (ConfigError, DataError, UnknownLabelError, CheckpointError, ModelError, WeightImportError,
-            FileNotFoundError, *extra)
+            DownloadError, checks.ArgumentError, FileNotFoundError, *extra)
+
+
+@contextmanager
+def checked() -> Iterator[None]:
+    """Around argument checks that need no heavy import (``vitfer.checks``): a wrong path fails at once."""
+    try:
+        yield
+    except checks.ArgumentError as err:
+        fail(str(err))
 
 
 def run_guarded(fn, *args, **kwargs):
@@ -74,6 +89,8 @@ def data_stats(
     on_error: Annotated[str, typer.Option(help="raise | skip (skips are counted and listed)")] = "raise",
 ) -> None:
     """Class counts per split, image sizes, duplicates across splits and sharpness per split."""
+    with checked():
+        checks.existing(path, "data set")
     from vitfer.data.stats import data_stats as compute
 
     typer.echo(str(run_guarded(compute, path, kind=kind, duplicates=duplicates, on_error=on_error, plot=plot)))
@@ -88,6 +105,9 @@ def data_merge(
     on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
 ) -> None:
     """Merge several data sets into one manifest over the 7- or 8-class label set."""
+    with checked():
+        for p in paths:
+            checks.existing(p, "data set")
     from vitfer.data.readers import merge_manifests, read_dataset, write_manifest_csv
 
     manifests = [run_guarded(read_dataset, p, on_error=on_error, seed=seed) for p in paths]
@@ -107,6 +127,8 @@ def data_cache(
     on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
 ) -> None:
     """Decode every face once into a uint8 tensor file that later runs load in seconds."""
+    with checked():
+        checks.existing(path, "data set")
     import time
 
     from vitfer.data.cache import build_cache
@@ -149,6 +171,12 @@ def train_cmd(
                                                              "warnings")] = False,
 ) -> None:
     """Train a model; writes runs/<name>/ (config, metrics.csv, curves.png, checkpoints, model.pt)."""
+    with checked():
+        checks.existing(config, "--config")
+        checks.existing(data, "--data")
+        checks.existing(resume, "--resume")
+        if pretrained != "hub":
+            checks.existing(pretrained, "--pretrained weights")
     from vitfer.api import train
 
     settings = dict(s.split("=", 1) for s in set_ or [] if "=" in s)
@@ -189,6 +217,10 @@ def predict_cmd(
                                                              "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
     """Find every face, classify its emotion, print it and save annotated output."""
+    with checked():
+        checks.prediction_source(source)
+        checks.model_reference(model)
+        checks.existing(detector_model, "--detector-model")
     from vitfer.inference.output import face_rows
     from vitfer.inference.run import run_prediction
 
@@ -223,6 +255,9 @@ def export_cmd(
     check_split: Annotated[str, typer.Option(help=f"split of --check-data: {SPLIT_HELP}")] = "val",
 ) -> None:
     """Export a checkpoint to ONNX with a dynamic batch axis; --check-data measures what int8 costs."""
+    with checked():
+        checks.model_reference(checkpoint, "checkpoint")
+        checks.existing(check_data, "--check-data")
     from vitfer.evaluation.evaluate import resolve_checkpoint
     from vitfer.inference.export import compare_backends_on_data, export_onnx
 
@@ -256,6 +291,9 @@ def evaluate_cmd(
                                                           "pixels; 0 = off) to measure its effect")] = None,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
+    with checked():
+        checks.model_reference(checkpoint, "checkpoint")
+        checks.existing(data, "--data")
     from vitfer.evaluation.evaluate import evaluate
 
     results = run_guarded(evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
@@ -278,6 +316,9 @@ def calibrate_cmd(
     split: Annotated[str, typer.Option(help="split to fit on: val (never the test split)")] = "val",
 ) -> None:
     """Fit a temperature on a validation split (confidences become probabilities) and write the calibrated model."""
+    with checked():
+        checks.model_reference(checkpoint, "checkpoint")
+        checks.existing(data, "--data")
     from vitfer.evaluation.calibration import calibrate
 
     if out.exists():
@@ -305,6 +346,12 @@ def explain_cmd(
     per_class: Annotated[int, typer.Option(help="faces per class for the mean maps")] = 64,
 ) -> None:
     """Overlays of where the model looks, per face; or per-class mean maps over a data split (--data)."""
+    with checked():
+        checks.model_reference(checkpoint, "checkpoint")
+        checks.existing(data, "--data")
+        checks.existing(detector_model, "--detector-model")
+        if source is not None:
+            checks.prediction_source(source)
     from vitfer.api import explain
 
     if data is None and source is None:
@@ -327,6 +374,9 @@ def compare_cmd(
     out: Annotated[Path, typer.Option(help="folder for comparison.md and comparison.png")] = Path("runs/compare"),
 ) -> None:
     """One Markdown table over models (params, FLOPs, accuracy, F1, best/worst class, time/epoch) + bar chart."""
+    with checked():
+        for run in runs:
+            checks.existing(run, "run folder")
     from vitfer.evaluation.compare import compare_runs
 
     run_guarded(compare_runs, runs, out, split=split)
@@ -346,6 +396,10 @@ def benchmark_cmd(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="override for every recipe")] = None,
 ) -> None:
     """Train recipes under one budget, evaluate each, write benchmark.md/.csv/.png (resumes when run again)."""
+    with checked():
+        for r in recipes:
+            checks.existing(r, "recipe")
+        checks.existing(data, "--data")
     from vitfer.evaluation.benchmark import Budget, benchmark
 
     budget = run_guarded(Budget, epochs=budget_epochs, minutes=budget_minutes)
@@ -376,6 +430,9 @@ def serve_cmd(
                                                            "the server's own page")] = None,
 ) -> None:
     """HTTP API (POST /predict, GET /health, GET /model, WebSocket /ws, docs at /docs) and a webcam page at /."""
+    with checked():
+        checks.model_reference(model)
+        checks.existing(detector_model, "--detector-model")
     from vitfer.serving.app import ServeLimits, serve
 
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,

@@ -5,16 +5,16 @@ Every detector returns boxes with a score in [0, 1] and drops boxes scored below
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
+
+from vitfer.hub import DownloadError, fetch
+from vitfer.shipped import BUNDLED_YUNET
 
 
 class DetectorError(RuntimeError):
@@ -46,65 +46,13 @@ class FaceDetector(Protocol):
     def detect(self, image_bgr: np.ndarray) -> list[FaceBox]: ...
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    url: str
-    sha256: str
-
-
-#: Model files fetched by name for users online, each checked against its SHA-256.
-REMOTE_FILES: dict[str, RemoteFile] = {
-    "face_detection_yunet.onnx": RemoteFile(
-        "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
-        "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"),
-    "opencv_face_detector_uint8.pb": RemoteFile(
-        "https://raw.githubusercontent.com/opencv/opencv_3rdparty/dnn_samples_face_detector_20180220_uint8/"
-        "opencv_face_detector_uint8.pb",
-        "5c71d752ef2cbf2f457ac82fdd580fcb2522fd04c5efdaed18eb6d9e2843fbed"),
-    "opencv_face_detector.pbtxt": RemoteFile(
-        "https://raw.githubusercontent.com/opencv/opencv/4.x/samples/dnn/face_detector/opencv_face_detector.pbtxt",
-        "5397808362fc6fb7c4044484848e297b22449d913a267fa7f8bd9d86dce29144"),
-}
-
-
-#: YuNet ships inside the package (MIT; source and licence in assets/THIRD_PARTY.md): detection works offline.
-BUNDLED_YUNET = Path(__file__).resolve().parents[1] / "assets" / "face_detection_yunet_2023mar.onnx"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VITFER_CACHE", Path.home() / ".cache" / "vitfer")) / "detectors"
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fetch(name: str, url: str | None = None, directory: Path | None = None) -> Path:
-    """Return a cached model file, downloading it by name (checked by SHA-256) when missing."""
-    if name not in REMOTE_FILES:
-        raise DetectorError(f"no download known for {name!r}; known: {sorted(REMOTE_FILES)}")
-    remote = REMOTE_FILES[name]
-    target = (directory or cache_dir()) / name
-    if target.is_file() and sha256_of(target) == remote.sha256:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".part")
-    try:
-        with urllib.request.urlopen(url or remote.url, timeout=60) as response, open(partial, "wb") as out:
-            out.write(response.read())
-    except OSError as err:
-        raise DetectorError(f"could not download {name} from {url or remote.url}: {err}; "
-                            f"pass a local file with --detector-model PATH") from None
-    if sha256_of(partial) != remote.sha256:
-        partial.unlink()
-        raise DetectorError(f"downloaded {name} does not match its SHA-256; refusing to use it")
-    partial.replace(target)
-    return target
-
-
 def _local_or_fetch(path: str | Path | None, name: str) -> Path:
+    """A given model file, else the file of that name from the download cache (fetched when missing)."""
     if path is None:
-        return fetch(name)
+        try:
+            return fetch(name)
+        except DownloadError as err:
+            raise DetectorError(f"{err}; pass a local file with --detector-model PATH") from None
     path = Path(path).expanduser()
     if not path.is_file():
         raise DetectorError(f"detector model file not found: {path}")

@@ -12,12 +12,7 @@ import torch
 
 from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, preprocess_of
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-#: The models shipped inside the package, by name: FER2013's 7 classes, and FER+'s 8 (contempt added).
-SHIPPED_MODELS: dict[str, Path] = {"default": ASSETS / "default.pt", "ferplus": ASSETS / "ferplus.pt"}
-DEFAULT_MODEL = SHIPPED_MODELS["default"]
-#: A bundled photo with a face (scikit-image's astronaut, NASA, public domain): ``vitfer predict example``.
-EXAMPLE_IMAGE = ASSETS / "example.jpg"
+from vitfer.shipped import ASSETS, DEFAULT_MODEL, EXAMPLE_IMAGE, SHIPPED_MODELS  # noqa: F401 - re-exported
 
 
 def resolve_model_path(model: str | Path | None) -> Path:

@@ -10,7 +10,7 @@ import cv2
 from tqdm import tqdm
 
 from vitfer.faces.detectors import DEFAULT_DETECTOR
-from vitfer.inference.backends import EXAMPLE_IMAGE
+from vitfer.shipped import EXAMPLE_IMAGE
 from vitfer.inference.output import ResultWriter, annotate, check_output_path
 from vitfer.inference.predictor import FPSMeter, Predictor
 from vitfer.inference.results import FrameResult

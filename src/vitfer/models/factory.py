@@ -14,6 +14,7 @@ from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
 from vitfer.models.cct import CCT
+from vitfer.hub import DownloadError, local_or_named
 from vitfer.models.cnn import SmallCNN, timm_cnn
 from vitfer.models.distilled import DistilledTokens, TwoTokenHead
 from vitfer.models.hybrid import ConvStemViT
@@ -194,10 +195,15 @@ def safe_load(path: Path, error: type[Exception]) -> object:
 
 
 def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
-    """Load local weights: a .tflite MobileNetV2, a vitfer checkpoint, or a timm/torch state dict file."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise WeightImportError(f"pretrained weights not found: {path}")
+    """Load weights from a file: a .tflite MobileNetV2, a vitfer checkpoint, or a timm/torch state dict file.
+
+    A path that does not exist may name a file vitfer downloads (``vitfer.hub``), e.g.
+    ``mobilenet_v2_1.0_224_quant.tflite``: it is fetched once (SHA-256 checked) and cached.
+    """
+    try:
+        path = local_or_named(path, "model.pretrained (--pretrained)")
+    except DownloadError as err:
+        raise WeightImportError(str(err)) from None
     if path.suffix == ".tflite":
         mobilenet = mobilenetv2_from_tflite(path)
         if isinstance(model.backbone, ConvStemViT):

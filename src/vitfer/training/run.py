@@ -172,6 +172,17 @@ def restore_metrics(metrics_csv: Path) -> None:
     earlier_csv.unlink()
 
 
+def resolve_pretrained(value: str) -> Path:
+    """``model.pretrained`` as a local file: given, or fetched by name (see ``vitfer.hub``)."""
+    from vitfer.hub import DownloadError, local_or_named
+    from vitfer.models.tflite_import import WeightImportError
+
+    try:
+        return local_or_named(value, "model.pretrained (--pretrained)")
+    except DownloadError as err:
+        raise WeightImportError(str(err)) from None
+
+
 def one_row_per_epoch(metrics_csv: Path) -> None:
     """Merge Lightning's separate training and validation rows into one row per epoch."""
     if not metrics_csv.is_file() or metrics_csv.stat().st_size == 0:
@@ -210,6 +221,9 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
 
 
 def _train(config: Config, resume: str | Path | None, progress: bool, verbose: bool) -> Path:
+    m = config.model
+    if isinstance(m.pretrained, str) and m.pretrained:  # a missing file fails now, before any run folder is made
+        m.pretrained = str(resolve_pretrained(m.pretrained))
     L.seed_everything(config.seed, workers=True, verbose=verbose)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -218,7 +232,6 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     cache = load_data(config)
-    m = config.model
     if m.name.startswith("hybrid_vit") and not m.pretrained:
         log.warning("%s starts from a random convolutional stem; the shipped recipe starts it from ImageNet: "
                     "--set model.pretrained=PATH/mobilenet_v2_1.0_224_quant.tflite", m.name)

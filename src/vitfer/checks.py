@@ -1,0 +1,36 @@
+"""Cheap checks of a command's arguments, run before any heavy import: a wrong path answers at once."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from vitfer.shipped import SHIPPED_MODELS
+
+
+class ArgumentError(ValueError):
+    """A command-line argument that names nothing usable."""
+
+
+def existing(path: str | Path | None, what: str) -> None:
+    """``path`` must exist (file or folder); ``what`` names the argument in the message."""
+    if path is not None and not Path(path).expanduser().exists():
+        raise ArgumentError(f"{what} not found: {path}")
+
+
+def model_reference(model: str | Path | None, what: str = "--model") -> None:
+    """A shipped model's name, or an existing file or run folder."""
+    if model is None or str(model) in SHIPPED_MODELS:
+        return
+    if not Path(model).expanduser().exists():
+        raise ArgumentError(f"{what} {model}: no such file or run folder, and not a shipped model "
+                            f"({', '.join(SHIPPED_MODELS)})")
+
+
+def prediction_source(source: str) -> None:
+    """'example', a webcam index, an existing file or folder, or a glob that matches something."""
+    if source == "example" or source.isdigit() or Path(source).expanduser().exists():
+        return
+    if any(ch in source for ch in "*?[") and glob.glob(source, recursive=True):
+        return
+    raise ArgumentError(f"source not found: {source}")
