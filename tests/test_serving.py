@@ -40,6 +40,21 @@ def test_health_model_docs_and_page(client):
     assert page.status_code == 200 and "getUserMedia" in client.get("/static/app.js").text
 
 
+def test_docs_work_offline_and_declare_the_upload_and_answers(client):
+    html = client.get("/docs").text
+    assert "cdn" not in html and "https://" not in html  # every asset from this server
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in html and client.get(asset).status_code == 200
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/predict"]["post"]
+    upload = predict["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["properties"]["file"] == {"type": "string", "format": "binary"}  # "Try it out" can upload
+    assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PredictResponse")
+    assert predict["responses"]["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    face = spec["components"]["schemas"]["FaceOut"]["properties"]
+    assert {"box", "label", "confidence", "probabilities", "detection_score"} <= set(face)
+
+
 def test_predict_multipart_and_raw(client, astronaut_jpeg):
     multipart = client.post("/predict", files={"file": ("a.jpg", astronaut_jpeg, "image/jpeg")})
     assert multipart.status_code == 200

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from pydantic import BaseModel, Field
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +24,54 @@ from vitfer.inference.sources import ImageTooLarge, SourceError, decode_image_by
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/", "application/octet-stream")
+
+
+class FaceOut(BaseModel):
+    """One face: its box in image pixels, the detector's score, the emotion and every class's probability."""
+
+    box: tuple[int, int, int, int] = Field(description="x1, y1, x2, y2 in pixels of the uploaded image")
+    detection_score: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    face_id: int | None = None
+
+
+class PredictResponse(BaseModel):
+    faces: list[FaceOut]
+    width: int = Field(description="width of the uploaded image in pixels")
+    height: int
+    inference_ms: float
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    status: int
+
+
+class HealthResponse(BaseModel):
+    status: str
+    waiting: int = Field(description="requests waiting for an inference slot")
+
+
+class ModelResponse(BaseModel):
+    name: str
+    labels: list[str]
+    input_size: int
+    channels: int
+    grayscale: bool
+    backend: str
+    card: dict
+
+
+#: /predict reads the raw request itself (image bytes or a multipart upload), so its body is declared here
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+    "image/*": {"schema": {"type": "string", "format": "binary"}}}}}
+ERRORS = {status: {"model": ErrorResponse, "description": what} for status, what in (
+    (400, "empty upload"), (403, "a page of another origin"), (408, "upload too slow"), (413, "image too large"),
+    (415, "not an image"), (422, "multipart form without a file"), (503, "server busy"))}
 
 
 @dataclass
@@ -109,7 +159,7 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     allowed_origins = list(cors_origins or [])
     predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model)
     gate = InferenceGate(limits)
-    app = FastAPI(title="vitfer", version="0.1.0",
+    app = FastAPI(title="vitfer", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Facial expression recognition: POST an image, get faces with emotions.")
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -185,7 +235,8 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             raise ApiError(400, "empty upload: send an image")
         return data, name
 
-    @app.post("/predict", summary="Faces, boxes, emotion labels and probabilities of one image")
+    @app.post("/predict", summary="Faces, boxes, emotion labels and probabilities of one image",
+              response_model=PredictResponse, responses=ERRORS, openapi_extra=PREDICT_BODY)
     async def predict(request: Request) -> dict:
         origin = request.headers.get("origin")
         if not same_origin_or_allowed(origin, request.headers.get("host"), allowed_origins):
@@ -194,11 +245,11 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
         data, name = await read_upload(request)
         return await gate.run(classify, data, name, abandoned=request.is_disconnected)
 
-    @app.get("/health")
+    @app.get("/health", response_model=HealthResponse)
     async def health() -> dict:
         return {"status": "ok", "waiting": gate.waiting}
 
-    @app.get("/model")
+    @app.get("/model", response_model=ModelResponse)
     async def model_info() -> dict:
         return model_card(predictor)
 
@@ -235,6 +286,16 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:  # Swagger UI from the package, not a CDN: the docs work offline
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="vitfer API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
