@@ -1,36 +1,79 @@
-// vitfer webcam page: capture frames, send them over a WebSocket, draw the returned faces.
+// vitfer webcam page: capture frames, send them over a WebSocket, draw the returned faces over the picture.
 "use strict";
 const video = document.getElementById("video");
 const photo = document.getElementById("photo");
 const overlay = document.getElementById("overlay");
+const placeholder = document.getElementById("placeholder");
 const statusBox = document.getElementById("status");
+const faceList = document.getElementById("faces");
 const stats = document.getElementById("stats");
 const grab = document.createElement("canvas");
-let socket = null, stream = null, sentAt = 0, frames = [], running = false;
+let socket = null, stream = null, sentAt = 0, frames = [], running = false, last = null;
 
-function drawFaces(result, width, height) {
-  overlay.width = width; overlay.height = height;
-  overlay.style.width = `${(photo.hidden ? video : photo).clientWidth}px`;
+// Where the picture's pixels are shown inside the stage: media elements keep their aspect ratio (a video is
+// letterboxed inside its box), so the overlay is sized and placed on the picture itself, not on the element.
+function pictureRect(element, width, height) {
+  const scale = Math.min(element.clientWidth / width, element.clientHeight / height);
+  const shown = { width: width * scale, height: height * scale };
+  return { left: element.offsetLeft + (element.clientWidth - shown.width) / 2,
+           top: element.offsetTop + (element.clientHeight - shown.height) / 2, ...shown };
+}
+
+function showFaces(result, width, height) {
+  last = { result, width, height };
+  const element = photo.hidden ? video : photo;
+  const rect = pictureRect(element, width, height);
+  Object.assign(overlay.style, { left: `${rect.left}px`, top: `${rect.top}px`,
+                                 width: `${rect.width}px`, height: `${rect.height}px` });
+  overlay.width = width; overlay.height = height;  // drawn in picture pixels, shown at the picture's size
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, width, height);
-  ctx.lineWidth = 3; ctx.font = "bold 18px sans-serif";
-  for (const face of result.faces || []) {
+  const px = width / rect.width;  // picture pixels per screen pixel: lines and text keep their screen size
+  ctx.lineWidth = 3 * px; ctx.font = `bold ${16 * px}px sans-serif`;
+  const boxes = [];
+  for (const face of result.faces) {
     const [x1, y1, x2, y2] = face.box;
     ctx.strokeStyle = "#3f3"; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     const text = `${face.label} ${(100 * face.confidence).toFixed(0)}%`;
-    ctx.fillStyle = "#3f3"; ctx.fillRect(x1, Math.max(0, y1 - 24), ctx.measureText(text).width + 8, 24);
-    ctx.fillStyle = "#000"; ctx.fillText(text, x1 + 4, Math.max(18, y1 - 6));
+    const tag = 22 * px, top = y1 >= tag ? y1 - tag : y1;  // above the box, or inside it at the top edge
+    ctx.fillStyle = "#3f3"; ctx.fillRect(x1, top, ctx.measureText(text).width + 8 * px, tag);
+    ctx.fillStyle = "#000"; ctx.fillText(text, x1 + 4 * px, top + tag - 6 * px);
+    boxes.push([x1, y1, x2, y2].map((v, i) => Math.round(i % 2 ? rect.top + v / px : rect.left + v / px)));
   }
-  statusBox.textContent = JSON.stringify(result.faces || result, null, 1).slice(0, 2000);
-  document.body.dataset.faces = String((result.faces || []).length);
-  document.body.dataset.labels = (result.faces || []).map(f => f.label).join(",");
+  listFaces(result.faces);
+  document.body.dataset.faces = String(result.faces.length);
+  document.body.dataset.labels = result.faces.map(f => f.label).join(",");
+  document.body.dataset.boxes = JSON.stringify(boxes);  // in page pixels of the stage, for tests
 }
 
-function updateStats() {
-  const now = performance.now();
+function listFaces(faces) {
+  faceList.replaceChildren(...faces.map((face, i) => {
+    const item = document.createElement("li");
+    const others = Object.entries(face.probabilities).filter(([name]) => name !== face.label)
+      .sort((a, b) => b[1] - a[1]).slice(0, 2).map(([name, p]) => `${name} ${(100 * p).toFixed(0)}%`).join(", ");
+    item.innerHTML = `face ${i + 1}: <span class="label"></span> <span class="others"></span>`;
+    item.querySelector(".label").textContent = `${face.label} ${(100 * face.confidence).toFixed(0)}%`;
+    item.querySelector(".others").textContent = `(then ${others})`;
+    return item;
+  }));
+  statusBox.textContent = faces.length ? "" : "no face found";
+}
+
+function clearFaces() {
+  last = null;
+  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+  faceList.replaceChildren();
+  statusBox.textContent = "";
+  stats.textContent = "";
+  document.body.dataset.faces = "0";
+}
+
+function updateStats(live) {
+  const now = performance.now(), latency = `latency ${(now - sentAt).toFixed(0)} ms`;
+  if (!live) { stats.textContent = latency; return; }  // one photo has a latency, not a frame rate
   frames.push(now);
   frames = frames.filter(t => now - t < 2000);
-  stats.textContent = `FPS ${(frames.length / 2).toFixed(1)} · latency ${(now - sentAt).toFixed(0)} ms`;
+  stats.textContent = frames.length > 1 ? `FPS ${(frames.length / 2).toFixed(1)} · ${latency}` : latency;
 }
 
 function sendFrame() {
@@ -42,17 +85,19 @@ function sendFrame() {
 }
 
 async function start() {
+  clearFaces();
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
   } catch (err) {
     statusBox.textContent = `camera unavailable: ${err.message}`; return;
   }
-  photo.hidden = true; video.hidden = false; video.srcObject = stream;
+  photo.hidden = true; placeholder.hidden = true; video.hidden = false; video.srcObject = stream;
+  frames = [];
   socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   socket.onmessage = event => {
     const result = JSON.parse(event.data);
     if (result.error) statusBox.textContent = `error: ${result.error}`;
-    else { drawFaces(result, video.videoWidth, video.videoHeight); updateStats(); }
+    else if (running) { showFaces(result, video.videoWidth, video.videoHeight); updateStats(true); }
     sendFrame();  // one frame in flight: the page never floods the server
   };
   socket.onopen = () => { running = true; video.onplaying = sendFrame; sendFrame(); };
@@ -65,22 +110,27 @@ function stop() {
   running = false;
   if (socket) socket.close();
   if (stream) stream.getTracks().forEach(t => t.stop());
+  stream = null;
+  if (!video.hidden) { video.hidden = true; placeholder.hidden = false; clearFaces(); }
   document.getElementById("start").disabled = false;
   document.getElementById("stop").disabled = true;
 }
 
 async function uploadPhoto(file) {
   stop();
+  clearFaces();
   const body = new FormData();
   body.append("file", file);
   sentAt = performance.now();
   const response = await fetch("/predict", { method: "POST", body });
   const result = await response.json();
   if (!response.ok) { statusBox.textContent = `error: ${result.error}`; return; }
-  photo.onload = () => { drawFaces(result, photo.naturalWidth, photo.naturalHeight); updateStats(); };
-  video.hidden = true; photo.hidden = false; photo.src = URL.createObjectURL(file);
+  updateStats(false);
+  photo.onload = () => showFaces(result, result.width, result.height);
+  placeholder.hidden = true; video.hidden = true; photo.hidden = false; photo.src = URL.createObjectURL(file);
 }
 
+window.addEventListener("resize", () => last && showFaces(last.result, last.width, last.height));
 document.getElementById("start").onclick = start;
 document.getElementById("stop").onclick = stop;
 document.getElementById("file").onchange = e => e.target.files[0] && uploadPhoto(e.target.files[0]);
