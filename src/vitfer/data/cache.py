@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from vitfer.data.readers import DataError, OnError
 from vitfer.labels import label_set
@@ -125,7 +126,8 @@ def build_cache(
             return str(err)
 
     with ThreadPoolExecutor(threads or os.cpu_count() or 2) as pool:
-        decoded = list(pool.map(decode, range(len(manifest)), chunksize=256))
+        decoded = list(tqdm(pool.map(decode, range(len(manifest)), chunksize=256), total=len(manifest),
+                            desc="decoding faces", unit="face", disable=None, leave=False))  # a bar on terminals
     errors = [d for d in decoded if isinstance(d, str)]
     if errors and on_error == "raise":
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from vitfer.data.cache import build_cache
 from vitfer.data.readers import DataError, OnError, read_dataset
@@ -103,7 +104,8 @@ def predict_probabilities(loaded: LoadedModel, images: torch.Tensor, tta: str = 
     """uint8 faces -> softmax probabilities (N x model classes), averaged over the TTA views."""
     loaded.model.eval()
     out = []
-    for start in range(0, len(images), batch_size):
+    for start in tqdm(range(0, len(images), batch_size), desc="classifying", unit="batch", disable=None,
+                      leave=False):  # a bar on terminals only
         x = loaded.preprocess.lowpass(loaded.preprocess.to_float(images[start:start + batch_size]))
         probs = [loaded.model(loaded.preprocess.finish(view)).softmax(-1) for view in tta_views(x, tta)]
         out.append(torch.stack(probs).mean(0))

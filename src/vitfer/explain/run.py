@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from vitfer.evaluation.evaluate import eval_size, load_eval_data, resolve_checkpoint  # noqa: E402
 from vitfer.explain.maps import explain_batch, overlay  # noqa: E402
@@ -64,7 +65,8 @@ def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: s
     data_split = load_eval_data(data, split, loaded.labels, size, channels)
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(2, len(data_split.labels), figsize=(2 * len(data_split.labels), 4.4), squeeze=False)
-    for column, name in enumerate(data_split.labels):
+    for column, name in enumerate(tqdm(data_split.labels, desc="mean maps", unit="class", disable=None,
+                                       leave=False)):
         members = np.flatnonzero(data_split.targets == column)
         members = rng.permutation(members)[:per_class]
         axes[0, column].set_title(f"{name} (n={len(members)})", fontsize=9)
