@@ -19,8 +19,9 @@ app.add_typer(data_app, name="data")
 
 
 #: The face-detection options, one definition for every verb that finds faces (predict, explain, serve).
-DetectorOption = Annotated[str, typer.Option(help="face detector: yunet (shipped; the default) | haar | ssd | none "
-                                                   "(each image is already one face crop)")]
+DetectorOption = Annotated[str, typer.Option(help="face detector: yunet (shipped; the default) | haar | ssd | mtcnn "
+                                                   "(pip install 'vitfer[mtcnn]') | none (each image is already one "
+                                                   "face crop)")]
 DetectorModelOption = Annotated[Optional[Path], typer.Option(help="a local YuNet .onnx or SSD .pb file instead of "
                                                                   "the shipped or downloaded one")]
 NoDetectOption = Annotated[bool, typer.Option("--no-detect", hidden=True, help="the same as --detector none")]
@@ -82,7 +83,9 @@ def run_guarded(fn, *args, **kwargs):
 @data_app.command("stats")
 def data_stats(
     path: Annotated[Path, typer.Argument(help="FER2013 folder or CSV, or any class-folder data set")],
-    kind: Annotated[str, typer.Option(help="auto | fer2013-csv | fer2013-folder | ferplus | folders")] = "auto",
+    kind: Annotated[str, typer.Option(help="auto (told apart by their files) | fer2013-csv | fer2013-folder | "
+                                           "manifest | ferplus | affectnet | affectnet-folders | rafdb | ckplus | "
+                                           "jaffe | folders")] = "auto",
     plot: Annotated[Optional[Path], typer.Option(help="write a class-distribution PNG here")] = None,
     duplicates: Annotated[bool, typer.Option(help="decode all images: count pixel-identical twins across splits "
                                                    "and compare sharpness between splits")] = True,

@@ -20,7 +20,7 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     path: str = ""
-    kind: str = "auto"  # auto | fer2013-csv | fer2013-folder | folders
+    kind: str = "auto"  # see vitfer.data.readers.DATASET_KINDS
     extra_paths: list[str] = field(default_factory=list)  # merged with path (e.g. CK+48, AffectNet)
     num_classes: int = 7
     size: int = 48  # cache resolution
@@ -39,6 +39,9 @@ class DataConfig:
     # train split blurrier than val? "warn" (measure and report), "auto" (also low-pass inputs outside training to
     # match; sharpness only, no labels), "off", or a Gaussian sigma in 48-px face pixels
     match_sharpness: str | float = "warn"
+    folds: int = 0  # > 1: k-fold cross-validation, fold ``fold`` is the test split (CK+, JAFFE are reported so)
+    fold: int = 0
+    group_by: str = ""  # e.g. "subject" (CK+, JAFFE): no subject in two splits
 
 
 @dataclass

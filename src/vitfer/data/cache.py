@@ -72,9 +72,9 @@ class FaceCache:
                    tuple(data["class_names"]), list(data["skipped"]), data.get("soft"))
 
 
-def decode_image(path: str, size: int, channels: int) -> np.ndarray:
+def decode_image(path: str, size: int, channels: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Read one image file as uint8 ``size`` x ``size`` x C (the input contract's ``decode_face``); raise DataError
-    naming the file."""
+    naming the file. ``box`` (x1, y1, x2, y2, e.g. AffectNet's face box) is cropped first, as a square."""
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(f"cannot decode image (corrupt or not an image): {path}")
@@ -82,6 +82,13 @@ def decode_image(path: str, size: int, channels: int) -> np.ndarray:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise DataError(f"unsupported pixel type {image.dtype} (8- or 16-bit images only): {path}")
+    if box is not None:
+        from vitfer.faces.crop import crop_face
+        from vitfer.faces.detectors import FaceBox
+
+        image = crop_face(image, FaceBox(*box), margin=0.0)
+        if image.size == 0:
+            raise DataError(f"face box {box} lies outside the image: {path}")
     return decode_face(image, size, grayscale=channels == 1)
 
 
@@ -90,10 +97,18 @@ def _decode_pixels(pixels: str, size: int, channels: int) -> np.ndarray:
     return decode_face(image, size, grayscale=channels == 1)
 
 
+def face_boxes(manifest: pd.DataFrame) -> list[tuple[int, int, int, int] | None]:
+    """Each item's face box (columns x1, y1, x2, y2, e.g. AffectNet's), or None where it has none."""
+    if "x1" not in manifest.columns:
+        return [None] * len(manifest)
+    coords = manifest[["x1", "y1", "x2", "y2"]].to_numpy(dtype=float)
+    return [None if np.isnan(row).any() else tuple(int(v) for v in row) for row in coords]
+
+
 def manifest_fingerprint(manifest: pd.DataFrame, size: int, channels: int) -> str:
     """A short hash of the manifest and decode settings, used to name cache files."""
     digest = hashlib.sha1(f"{size}|{channels}".encode())
-    for column in ("item", "label", "split"):
+    for column in ("item", "label", "split", *(["x1", "y1", "x2", "y2"] if "x1" in manifest.columns else [])):
         digest.update("\n".join(map(str, manifest[column])).encode())
     if "target" in manifest.columns:
         digest.update(np.ascontiguousarray(np.stack(manifest["target"].to_numpy()), dtype=np.float32).tobytes())
@@ -116,12 +131,13 @@ def build_cache(
     if unknown:
         raise DataError(f"labels {unknown} are not in the {num_classes}-class set; merge with num_classes=8 or drop them")
     has_pixels = "pixels" in manifest.columns
+    boxes = face_boxes(manifest)
 
     def decode(row: int) -> np.ndarray | str:
         try:
             if has_pixels and isinstance(manifest["pixels"].iat[row], str):
                 return _decode_pixels(manifest["pixels"].iat[row], size, channels)
-            return decode_image(manifest["item"].iat[row], size, channels)
+            return decode_image(manifest["item"].iat[row], size, channels, boxes[row])
         except DataError as err:
             return str(err)
 

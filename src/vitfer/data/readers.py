@@ -6,6 +6,7 @@ import csv
 import logging
 import re
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -59,7 +60,10 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _class_name(folder: Path, on_error: OnError, skipped: list[str]) -> str | None:
+def _class_name(folder: Path, on_error: OnError, skipped: list[str],
+                ids: Mapping[int, str] | None = None) -> str | None:
+    if ids is not None and folder.name.isdigit() and int(folder.name) in ids:
+        return ids[int(folder.name)]
     try:
         return canonical_name(folder.name)
     except UnknownLabelError as err:
@@ -163,8 +167,10 @@ def read_class_folders(
     test_fraction: float = 0.1,
     seed: int = 0,
     on_error: OnError = "raise",
+    ids: Mapping[int, str] | None = None,
 ) -> pd.DataFrame:
-    """Read any ``root/<class>/*`` set (CK+48, AffectNet folders, ...).
+    """Read any ``root/<class>/*`` set (CK+48, AffectNet folders, ...): class folders named by emotion, or by
+    number with ``ids`` (e.g. ``AFFECTNET_IDS`` for AffectNet's 0-7 folders).
 
     Split sub-folders (``train/``, ``val/``, ``test/``) are used where present; otherwise a
     seeded stratified split is made, so the same seed always gives the same split.
@@ -180,7 +186,7 @@ def read_class_folders(
     for split, folder in groups:
         class_dirs = [p for p in sorted(folder.iterdir()) if p.is_dir()]
         for class_dir in class_dirs:
-            label = _class_name(class_dir, on_error, skipped)
+            label = _class_name(class_dir, on_error, skipped, ids)
             if label is None:
                 continue
             images = _images_in(class_dir)
@@ -202,8 +208,10 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     index = np.arange(len(labels))
     split = np.full(len(labels), "train", dtype=object)
     counts = pd.Series(labels).value_counts()
-    stratify = labels if counts.min() >= 3 else None
     held = val_fraction + test_fraction
+    # stratified where every class can have a face in each held-out part; else a plain seeded split
+    stratify = labels if counts.min() >= 3 and len(labels) * min(
+        f for f in (val_fraction, test_fraction, held) if f > 0) >= len(counts) else None
     if held == 0:
         return split
     if round(len(labels) * min(f for f in (val_fraction, test_fraction) if f > 0)) < 1:
@@ -217,7 +225,9 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
         split[rest] = "test"
         return split
     rest_labels = labels[rest]
-    rest_strat = rest_labels if pd.Series(rest_labels).value_counts().min() >= 2 else None
+    rest_counts = pd.Series(rest_labels).value_counts()
+    rest_strat = rest_labels if rest_counts.min() >= 2 and len(rest) * min(val_fraction, test_fraction) / held >= len(
+        rest_counts) else None
     val, test = train_test_split(rest, test_size=test_fraction / held, random_state=seed, stratify=rest_strat)
     split[val], split[test] = "val", "test"
     return split
@@ -236,11 +246,15 @@ def is_fer2013_folder(root: Path) -> bool:
 
 
 MANIFEST_CSV_COLUMNS = ("item", "label", "source", "split")
+#: columns some readers add (subjects, AffectNet's face box and valence/arousal); kept through a merge's CSV
+EXTRA_COLUMNS = ("subject", "x1", "y1", "x2", "y2", "valence", "arousal")
+NUMERIC_COLUMNS = ("x1", "y1", "x2", "y2", "valence", "arousal")
 
 
 def write_manifest_csv(manifest: pd.DataFrame, out: str | Path) -> Path:
     """Write a manifest (e.g. a merge) as CSV that ``read_dataset`` reads back, pixels of CSV-born rows included."""
     columns = list(MANIFEST_CSV_COLUMNS) + (["pixels"] if "pixels" in manifest.columns else [])
+    columns += [c for c in EXTRA_COLUMNS if c in manifest.columns]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     manifest[columns].to_csv(out, index=False)
@@ -267,6 +281,9 @@ def read_manifest_csv(path: str | Path, on_error: OnError = "raise") -> pd.DataF
             continue
         if "pixels" in row and not row["pixels"]:
             row["pixels"] = None
+        for column in NUMERIC_COLUMNS:
+            if column in row:
+                row[column] = float(row[column]) if row[column] else None
         rows.append(row)
     return new_manifest(rows, skipped)
 
@@ -281,35 +298,78 @@ def is_ferplus_folder(root: Path) -> bool:
     return any((root / name / "label.csv").is_file() for name in ("FER2013Train", "FER2013Valid", "FER2013Test"))
 
 
+#: data set kinds ``read_dataset`` knows, each with its reader (taking path, on_error, seed)
+def _readers() -> dict:
+    from vitfer.data import releases
+    from vitfer.data.ferplus import read_ferplus
+    from vitfer.labels import AFFECTNET_IDS
+
+    return {
+        "fer2013-csv": lambda p, on_error, seed, **kw: read_fer2013_csv(p, on_error, seed),
+        "fer2013-folder": lambda p, on_error, seed, **kw: read_fer2013_folder(p, on_error),
+        "manifest": lambda p, on_error, seed, **kw: read_manifest_csv(p, on_error),
+        "ferplus": lambda p, on_error, seed, ferplus_protocol="majority", **kw: read_ferplus(p, ferplus_protocol,
+                                                                                             on_error),
+        "affectnet": lambda p, on_error, seed, **kw: releases.read_affectnet(p, on_error, seed),
+        "affectnet-folders": lambda p, on_error, seed, source=None, **kw: read_class_folders(
+            p, source=source or "affectnet", seed=seed, on_error=on_error, ids=AFFECTNET_IDS),
+        "rafdb": lambda p, on_error, seed, **kw: releases.read_rafdb(p, on_error, seed),
+        "ckplus": lambda p, on_error, seed, **kw: releases.read_ckplus(p, on_error, seed),
+        "jaffe": lambda p, on_error, seed, **kw: releases.read_jaffe(p, on_error, seed),
+        "folders": lambda p, on_error, seed, source=None, **kw: read_class_folders(p, source=source, seed=seed,
+                                                                                   on_error=on_error),
+    }
+
+
+DATASET_KINDS = ("auto", "fer2013-csv", "fer2013-folder", "manifest", "ferplus", "affectnet", "affectnet-folders",
+                 "rafdb", "ckplus", "jaffe", "folders")
+
+
+def detect_kind(path: Path) -> str:
+    """Which release a path is, from its files."""
+    from vitfer.data import releases
+
+    if path.is_file():
+        if path.suffix.lower() != ".csv":
+            raise DataError(f"{path} is a file but not a CSV; give a data set folder or a FER2013/manifest CSV")
+        return "manifest" if is_manifest_csv(path) else "fer2013-csv"
+    for kind, test in (("fer2013-folder", is_fer2013_folder), ("ferplus", is_ferplus_folder),
+                       ("affectnet", releases.is_affectnet), ("ckplus", releases.is_ckplus),
+                       ("rafdb", lambda p: releases.find_rafdb_list(p) is not None), ("jaffe", releases.is_jaffe)):
+        if test(path):
+            return kind
+    return "folders"
+
+
 def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "raise", seed: int = 0,
-                 source: str | None = None, ferplus_protocol: str = "majority") -> pd.DataFrame:
-    """Read any supported data set; ``kind`` is auto, fer2013-csv, fer2013-folder, ferplus or folders."""
+                 source: str | None = None, ferplus_protocol: str = "majority", folds: int = 0, fold: int = 0,
+                 group_by: str | None = None) -> pd.DataFrame:
+    """Read any supported data set (``DATASET_KINDS``; ``auto`` tells them apart by their files).
+
+    ``folds`` > 1: the split of fold ``fold`` of a seeded k-fold cross-validation replaces the data set's own;
+    ``group_by`` (e.g. 'subject', which CK+ and JAFFE carry) keeps each group inside one split.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"data path does not exist: {path}")
+    if kind not in DATASET_KINDS:
+        raise DataError(f"unknown data set kind {kind!r}; use {', '.join(DATASET_KINDS)}")
     if kind == "auto":
-        if path.is_file() and path.suffix.lower() == ".csv":
-            kind = "manifest" if is_manifest_csv(path) else "fer2013-csv"
-        elif path.is_dir() and is_fer2013_folder(path):
-            kind = "fer2013-folder"
-        elif path.is_dir() and is_ferplus_folder(path):
-            kind = "ferplus"
-        else:
-            kind = "folders"
-    if kind == "fer2013-csv":
-        return read_fer2013_csv(path, on_error, seed)
-    if kind == "manifest":
-        return read_manifest_csv(path, on_error)
-    if kind == "fer2013-folder":
-        return read_fer2013_folder(path, on_error)
-    if kind == "folders":
-        return read_class_folders(path, source=source, seed=seed, on_error=on_error)
-    if kind == "ferplus":
-        from vitfer.data.ferplus import read_ferplus
+        kind = detect_kind(path)
+    manifest = _readers()[kind](path, on_error, seed, source=source, ferplus_protocol=ferplus_protocol)
+    if folds:
+        from vitfer.data.splits import kfold
 
-        return read_ferplus(path, ferplus_protocol, on_error)
-    raise DataError(f"unknown data set kind {kind!r}; use auto, fer2013-csv, fer2013-folder, ferplus, manifest "
-                    "or folders")
+        attrs = dict(manifest.attrs)
+        manifest = kfold(manifest, folds, fold, seed, group_by)
+        manifest.attrs.update(attrs)
+    elif group_by:
+        from vitfer.data.splits import grouped_split
+
+        if group_by not in manifest.columns:
+            raise DataError(f"cannot group {path} by {group_by!r}: its reader gives no such column")
+        manifest["split"] = grouped_split(manifest[group_by].to_numpy(), 0.1, 0.1, seed)
+    return manifest
 
 
 def merge_manifests(manifests: list[pd.DataFrame], num_classes: int = 7) -> pd.DataFrame:

@@ -80,6 +80,7 @@ class DataStats:
     sharpness: dict[str, float] | None = None  # median Laplacian variance per split
     blur_sigma: float = 0.0  # > 0: the train split is blurrier than val by about this Gaussian
     skipped: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # labels a release has beyond emotions (AffectNet's 8-10)
     plot: Path | None = None
 
     def __str__(self) -> str:
@@ -98,6 +99,8 @@ class DataStats:
                          f"{self.blur_sigma:.2f} px makes val faces look like train faces. A model trained on it "
                          "loses accuracy on sharp faces. Fix the data if you can; data.match_sharpness=auto "
                          "low-passes a model's inputs to match.")
+        if self.dropped and not self.votes:
+            lines.append("dropped (not an emotion): " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} input(s):")
             lines += [f"  {line}" for line in self.skipped[:20]]
@@ -119,7 +122,8 @@ def data_stats(path: str | Path, kind: str = "auto", duplicates: bool = True, on
     from vitfer.data.readers import read_dataset
 
     manifest = read_dataset(path, kind=kind, on_error=on_error)
-    stats = DataStats(class_counts(manifest), image_sizes(manifest), skipped=list(manifest.attrs.get("skipped", [])))
+    stats = DataStats(class_counts(manifest), image_sizes(manifest), skipped=list(manifest.attrs.get("skipped", [])),
+                      dropped=dict(manifest.attrs.get("dropped") or {}))
     if "votes" in manifest.columns:
         from vitfer.data.ferplus import read_ferplus_votes, vote_statistics
 

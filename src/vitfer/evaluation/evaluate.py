@@ -53,11 +53,12 @@ class EvalData:
 
 
 def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], size: int = 48,
-                   channels: int = 1, kind: str = "auto", on_error: OnError = "raise", seed: int = 0) -> EvalData:
-    """Read one split of a data set and line its labels up with the model's."""
+                   channels: int = 1, kind: str = "auto", on_error: OnError = "raise", seed: int = 0,
+                   folds: int = 0, fold: int = 0, group_by: str | None = None) -> EvalData:
+    """Read one split of a data set (of fold ``fold``, with k-fold) and line its labels up with the model's."""
     if split not in SPLIT_NAMES:
         raise DataError(f"unknown split {split!r}; use test, val, train or all")
-    manifest = read_dataset(data, kind=kind, on_error=on_error, seed=seed)
+    manifest = read_dataset(data, kind=kind, on_error=on_error, seed=seed, folds=folds, fold=fold, group_by=group_by)
     wanted = SPLIT_NAMES[split]
     if wanted != "all":
         present = sorted(set(manifest["split"]))
@@ -118,6 +119,14 @@ def restrict(probabilities: np.ndarray, columns: list[int]) -> np.ndarray:
     return kept / np.clip(kept.sum(axis=1, keepdims=True), 1e-12, None)
 
 
+def split_settings(loaded: LoadedModel) -> dict:
+    """The seed, k-fold and grouping a model was trained with, so that its evaluation reads the same splits."""
+    config = loaded.meta.get("config") or {}
+    data = config.get("data", {})
+    return {"seed": int(config.get("seed", 0)), "folds": int(data.get("folds") or 0), "fold": int(data.get("fold") or 0),
+            "group_by": data.get("group_by") or None}
+
+
 def eval_size(loaded: LoadedModel) -> tuple[int, int]:
     """Decode size and channels as at training time (from the stored config), else the model's input."""
     data = (loaded.meta.get("config") or {}).get("data", {})
@@ -137,7 +146,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     if lowpass_sigma is not None:
         loaded.preprocess.lowpass_sigma = lowpass_sigma
     size, channels = eval_size(loaded)
-    eval_data = load_eval_data(data, split, loaded.labels, size, channels, kind, on_error)
+    eval_data = load_eval_data(data, split, loaded.labels, size, channels, kind, on_error, **split_settings(loaded))
     if out_dir is None:
         base = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         out_dir = base / f"eval-{Path(data).stem}-{split}"

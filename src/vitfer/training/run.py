@@ -39,7 +39,8 @@ def load_data(config: Config) -> FaceCache:
     if not data.path:
         raise ValueError("no data path: set data.path in the config or pass --data PATH")
     manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed,
-                              ferplus_protocol=data.ferplus_protocol)
+                              ferplus_protocol=data.ferplus_protocol, folds=data.folds if i == 0 else 0,
+                              fold=data.fold, group_by=(data.group_by or None) if i == 0 else None)
                  for i, p in enumerate([data.path, *data.extra_paths])]
     manifest = merge_manifests(manifests, data.num_classes)  # also drops labels outside the class set, counted
     cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
