@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from vitfer.faces.detectors import create_detector
-from vitfer.inference.backends import EXAMPLE_IMAGE, OnnxBackend, TorchBackend, resolve_model_path
+from vitfer.inference.backends import EXAMPLE_IMAGE, OnnxBackend, TorchBackend
 from vitfer.inference.export import export_onnx
 from vitfer.inference.predictor import Predictor
-from vitfer.models.checkpoint import load_model
+from vitfer.models.checkpoint import load_model, resolve_model
 
 
 def table(rows: list[dict]) -> str:
@@ -114,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    model = resolve_model_path(args.model)
+    model = resolve_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         print(f"model {model.name}, {args.threads} threads, torch {torch.__version__}\n")

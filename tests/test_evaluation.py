@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,7 +110,7 @@ def test_bad_evaluations_are_clear_errors(tmp_path, fer_folder):
     with pytest.raises(DataError, match="no faces in split 'test'"):
         evaluate(seven, only_train, "test", out_dir=tmp_path / "y")
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "missing.pt"), "--data", str(fer_folder)])
-    assert result.exit_code == 2 and "checkpoint not found" in result.output
+    assert result.exit_code == 2 and "missing.pt: no such file or run folder" in result.output
 
 
 def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
@@ -129,3 +130,36 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
     assert table["GFLOPs"].gt(0).all() and table["params (M)"].gt(0).all()
     text = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| run | model |" in text and (tmp_path / "cmp" / "comparison.png").is_file()
+
+
+def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, fer_folder, tiny_checkpoint,
+                                                                      astronaut):
+    from vitfer.explain.maps import ExplainError
+    from vitfer.explain.run import explain_images
+    from vitfer.inference.export import export_onnx
+    from vitfer.inference.predictor import Predictor
+    from vitfer.models.checkpoint import resolve_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(tiny_checkpoint.read_bytes())
+    onnx = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx")
+    assert resolve_model(run) == run / "model.pt" and resolve_model(onnx) == onnx
+    assert resolve_model("default").name == "default.pt" and resolve_model(None) == resolve_model("default")
+    with pytest.raises(CheckpointError, match="model not found: nope"):
+        resolve_model("nope")
+
+    by_file, by_run, by_onnx = (Predictor(m).predict(astronaut) for m in (tiny_checkpoint, run, onnx))
+    assert by_file[0].probabilities == pytest.approx(by_run[0].probabilities)
+    assert by_onnx[0].probabilities == pytest.approx(by_file[0].probabilities, abs=1e-4)
+
+    torch_eval = evaluate(run, fer_folder, out_dir=tmp_path / "e1")
+    onnx_eval = evaluate(onnx, fer_folder, out_dir=tmp_path / "e2")
+    assert onnx_eval["backend"] == "onnx" and onnx_eval["plain"]["accuracy"] == torch_eval["plain"]["accuracy"]
+    with pytest.raises(CheckpointError, match="test-time augmentation needs the PyTorch model"):
+        evaluate(onnx, fer_folder, tta="flip", out_dir=tmp_path / "e3")
+
+    rows = explain_images(run, astronaut, tmp_path / "x", method="gradcam")
+    assert len(rows) == 1 and Path(rows[0]["overlay"]).is_file()
+    with pytest.raises(ExplainError, match="need the PyTorch model"):
+        explain_images(onnx, astronaut, tmp_path / "y", method="gradcam")

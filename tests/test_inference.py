@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitfer.inference.backends import SHIPPED_MODELS, OnnxBackend, TorchBackend, resolve_model_path
+from vitfer.inference.backends import SHIPPED_MODELS, OnnxBackend, TorchBackend
 from vitfer.inference.export import export_onnx
 from vitfer.inference.output import OutputError
 from vitfer.inference.predictor import Predictor
@@ -18,7 +18,7 @@ from vitfer.inference.tracking import FaceTracker
 from vitfer.faces.detectors import FaceBox
 from vitfer.labels import EMOTIONS_7
 from vitfer.preprocess import Preprocess
-from vitfer.models.checkpoint import load_model, save_model
+from vitfer.models.checkpoint import load_model, resolve_model, save_model
 from vitfer.models.factory import build_model
 
 
@@ -254,7 +254,7 @@ def test_a_face_gives_the_same_answer_at_48_and_at_400_px(astronaut):
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
 def test_the_shipped_models_filter_nothing_and_are_calibrated(name):
-    loaded = load_model(resolve_model_path(name))
+    loaded = load_model(resolve_model(name))
     assert loaded.preprocess.lowpass_sigma == 0.0
     assert loaded.preprocess.decode_size == 48
     calibration = loaded.meta["calibration"]

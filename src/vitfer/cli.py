@@ -261,12 +261,13 @@ def export_cmd(
     with checked():
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(check_data, "--check-data")
-    from vitfer.evaluation.evaluate import resolve_checkpoint
-    from vitfer.inference.export import compare_backends_on_data, export_onnx
+    from vitfer.models.checkpoint import resolve_model
+    from vitfer.evaluation.evaluate import compare_backends_on_data
+    from vitfer.inference.export import export_onnx
 
     if format != "onnx":
         fail(f"unknown export format {format!r}; vitfer exports onnx")
-    path = run_guarded(resolve_checkpoint, checkpoint)
+    path = run_guarded(resolve_model, checkpoint)
     from vitfer.inference.backends import SHIPPED_MODELS
 
     target = out or (Path(f"{checkpoint}.onnx") if checkpoint in SHIPPED_MODELS else path.with_suffix(".onnx"))

@@ -73,9 +73,10 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
 
     A model calibrated before keeps one overall temperature (the product). Returns the calibration record.
     """
-    from vitfer.evaluation.evaluate import eval_size, load_eval_data, resolve_checkpoint
+    from vitfer.evaluation.evaluate import eval_size, load_eval_data
+    from vitfer.models.checkpoint import resolve_model
 
-    path = resolve_checkpoint(checkpoint)
+    path = resolve_model(checkpoint)
     loaded = load_model(path)
     size, channels = eval_size(loaded)
     eval_data = load_eval_data(data, split, loaded.labels, size, channels)

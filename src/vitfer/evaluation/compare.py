@@ -9,9 +9,8 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vitfer.evaluation.evaluate import resolve_checkpoint
 from vitfer.evaluation.plots import plot_comparison_bars
-from vitfer.models.checkpoint import CheckpointError, count_parameters, load_model
+from vitfer.models.checkpoint import CheckpointError, count_parameters, load_model, resolve_model
 
 
 def forward_gflops(model: torch.nn.Module, channels: int, size: int) -> float:
@@ -31,7 +30,7 @@ def find_evaluation(run: Path, split: str) -> dict | None:
 def run_row(run: str | Path, split: str = "val") -> dict:
     """One line of the comparison table for a run folder (or a checkpoint file)."""
     run = Path(run)
-    checkpoint = resolve_checkpoint(run)
+    checkpoint = resolve_model(run)
     folder = run if run.is_dir() else checkpoint.parent
     loaded = load_model(checkpoint)
     row = {"run": folder.name, "model": loaded.name,

@@ -15,29 +15,13 @@ from tqdm import tqdm
 from vitfer.data.cache import build_cache
 from vitfer.data.readers import DataError, OnError, read_dataset
 from vitfer.labels import EMOTIONS_8
-from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model
+from vitfer.inference.backends import Backend, OnnxBackend, TorchBackend, create_backend
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, resolve_model
 from vitfer.evaluation.metrics import classification_metrics
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
 
 TTA_MODES = ("none", "flip", "crops")
 SPLIT_NAMES = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A shipped model's name ('default', 'ferplus'); a run folder means its exported ``model.pt``; a file as it is."""
-    from vitfer.inference.backends import SHIPPED_MODELS, resolve_model_path
-
-    if str(path) in SHIPPED_MODELS:
-        return resolve_model_path(str(path))
-    path = Path(path).expanduser()
-    if path.is_dir():
-        for candidate in (path / "model.pt", path / "checkpoints" / "best.ckpt"):
-            if candidate.is_file():
-                return candidate
-        raise CheckpointError(f"{path} is a folder without model.pt or checkpoints/best.ckpt")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    return path
 
 
 @dataclass
@@ -113,6 +97,34 @@ def predict_probabilities(loaded: LoadedModel, images: torch.Tensor, tta: str = 
     return torch.cat(out).numpy()
 
 
+def backend_probabilities(backend: Backend, images: torch.Tensor, tta: str = "none",
+                          batch_size: int = 256) -> np.ndarray:
+    """uint8 faces -> probabilities through any backend (test-time augmentation with PyTorch only)."""
+    if isinstance(backend, TorchBackend):
+        return predict_probabilities(backend.loaded, images, tta, batch_size)
+    return np.concatenate([backend.probabilities(images[start:start + batch_size])
+                           for start in range(0, len(images), batch_size)])
+
+
+def compare_backends_on_data(checkpoint: str | Path, onnx_files: list[Path], data: str | Path,
+                             split: str = "val", batch_size: int = 256) -> list[dict]:
+    """Accuracy and agreement with PyTorch of each exported file on one labelled split: the cost of int8."""
+    reference_backend = create_backend(resolve_model(checkpoint))
+    size, channels = eval_size(reference_backend)
+    eval_data = load_eval_data(data, split, reference_backend.labels, size, channels,
+                               **split_settings(reference_backend))
+    backends = [("pytorch", reference_backend)] + [(path.name, OnnxBackend(path)) for path in onnx_files]
+    rows, reference = [], None
+    for name, backend in backends:
+        probs = backend_probabilities(backend, eval_data.images, "none", batch_size)
+        predicted = restrict(probs, eval_data.model_columns).argmax(axis=1)
+        reference = predicted if reference is None else reference
+        rows.append({"model": name, "faces": len(predicted),
+                     "accuracy": float((predicted == eval_data.targets).mean()),
+                     "agrees_with_pytorch": float((predicted == reference).mean())})
+    return rows
+
+
 def restrict(probabilities: np.ndarray, columns: list[int]) -> np.ndarray:
     """Keep the model outputs of the shared classes and renormalise (e.g. contempt dropped for 7 classes)."""
     kept = probabilities[:, columns]
@@ -141,32 +153,36 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
 
     ``lowpass_sigma`` replaces the model's own input low-pass (see ``Preprocess.lowpass_sigma``) to measure its effect.
     """
-    path = resolve_checkpoint(checkpoint)
-    loaded = load_model(path)
+    path = resolve_model(checkpoint)
+    backend = create_backend(path)  # a .pt/.ckpt runs in PyTorch, an .onnx in ONNX Runtime
+    if tta != "none" and not isinstance(backend, TorchBackend):
+        raise CheckpointError(f"test-time augmentation needs the PyTorch model; evaluate {path.name} with --tta none, "
+                              "or the .pt it was exported from")
     if lowpass_sigma is not None:
-        loaded.preprocess.lowpass_sigma = lowpass_sigma
-    size, channels = eval_size(loaded)
-    eval_data = load_eval_data(data, split, loaded.labels, size, channels, kind, on_error, **split_settings(loaded))
+        backend.preprocess.lowpass_sigma = lowpass_sigma
+    size, channels = eval_size(backend)
+    eval_data = load_eval_data(data, split, backend.labels, size, channels, kind, on_error, **split_settings(backend))
+    name = backend.meta["model_config"]["name"]
     if out_dir is None:
         base = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         out_dir = base / f"eval-{Path(data).stem}-{split}"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    results: dict = {"checkpoint": str(path), "model": loaded.name, "data": str(data), "split": split,
-                     "lowpass_sigma": loaded.preprocess.lowpass_sigma,
+    results: dict = {"checkpoint": str(path), "model": name, "backend": backend.name, "data": str(data),
+                     "split": split, "lowpass_sigma": backend.preprocess.lowpass_sigma,
                      "labels_dropped_from_data": eval_data.dropped}
     modes = ["none"] if tta == "none" else ["none", tta]
     for mode in modes:
         start = time.perf_counter()
-        probs = restrict(predict_probabilities(loaded, eval_data.images, mode, batch_size), eval_data.model_columns)
+        probs = restrict(backend_probabilities(backend, eval_data.images, mode, batch_size), eval_data.model_columns)
         metrics = classification_metrics(eval_data.targets, probs, eval_data.labels)
         metrics["images_per_second"] = len(probs) / (time.perf_counter() - start)
         results["plain" if mode == "none" else f"tta_{mode}"] = metrics
         if mode == "none":
             plain_probs = probs
     main = results["plain"]
-    plot_confusion(main["confusion"], main["labels"], out_dir / "confusion.png", title=f"{loaded.name} {split}")
+    plot_confusion(main["confusion"], main["labels"], out_dir / "confusion.png", title=f"{name} {split}")
     plot_reliability(main["calibration"], out_dir / "reliability.png")
     write_prediction_grids(eval_data, plain_probs, out_dir, grid_size)
     (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))

@@ -13,12 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from vitfer.evaluation.evaluate import eval_size, load_eval_data, resolve_checkpoint  # noqa: E402
-from vitfer.explain.maps import explain_batch, overlay  # noqa: E402
+from vitfer.evaluation.evaluate import eval_size, load_eval_data  # noqa: E402
+from vitfer.explain.maps import ExplainError, explain_batch, overlay  # noqa: E402
+from vitfer.inference.backends import TorchBackend  # noqa: E402
 from vitfer.faces.detectors import DEFAULT_DETECTOR  # noqa: E402
 from vitfer.inference.predictor import Predictor  # noqa: E402
 from vitfer.inference.sources import SourceError, image_paths, read_image  # noqa: E402
-from vitfer.models.checkpoint import load_model  # noqa: E402
+from vitfer.models.checkpoint import load_model, resolve_model  # noqa: E402
 
 
 def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: str | Path, method: str = "rollout",
@@ -29,6 +30,9 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
     listed with ``faces: 0`` and no overlay."""
     predictor = Predictor(checkpoint, detector=detector, threshold=threshold, detector_model=detector_model,
                           min_face=min_face)
+    if not isinstance(predictor.backend, TorchBackend):
+        raise ExplainError(f"explanations need the PyTorch model (its attention or gradients); give the .pt or run "
+                           f"folder that {checkpoint} was exported from")
     loaded = predictor.backend.loaded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +64,7 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
 def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: str | Path, method: str = "rollout",
                     per_class: int = 64, batch_size: int = 64) -> Path:
     """Mean map and mean face of up to ``per_class`` faces of each true class: where the model looks per emotion."""
-    loaded = load_model(resolve_checkpoint(checkpoint))
+    loaded = load_model(resolve_model(checkpoint))
     size, channels = eval_size(loaded)
     data_split = load_eval_data(data, split, loaded.labels, size, channels)
     rng = np.random.default_rng(0)

@@ -6,23 +6,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, preprocess_of
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, preprocess_of, resolve_model
 
+from vitfer.preprocess import Preprocess
 from vitfer.shipped import ASSETS, DEFAULT_MODEL, EXAMPLE_IMAGE, SHIPPED_MODELS  # noqa: F401 - re-exported
-
-
-def resolve_model_path(model: str | Path | None) -> Path:
-    """``None`` or a shipped model's name ('default', 'ferplus') -> its file inside the package; else the path."""
-    name = "default" if model is None else str(model)
-    if name in SHIPPED_MODELS:
-        if not SHIPPED_MODELS[name].is_file():
-            raise CheckpointError(f"the bundled {name!r} model is missing at {SHIPPED_MODELS[name]}; pass --model PATH")
-        return SHIPPED_MODELS[name]
-    return Path(model).expanduser()
 
 
 def shipped_models() -> dict[str, str]:
@@ -39,6 +31,18 @@ def shipped_models() -> dict[str, str]:
         figures = ", ".join(f"{k} {v:.2%}" for k, v in card.items() if k.endswith("accuracy") and "Test" in k)
         summaries[name] = f"{len(meta['labels'])} classes, {meta['model_config']['name']}; {figures}"
     return summaries
+
+
+class Backend(Protocol):
+    """What every backend offers: the labels, the input contract, the model file's description, and
+    probabilities for a batch of uint8 faces. ``predict``, ``serve``, ``evaluate`` and ``export`` use it."""
+
+    name: str
+    labels: tuple[str, ...]
+    preprocess: Preprocess
+    meta: dict
+
+    def probabilities(self, faces: torch.Tensor) -> np.ndarray: ...
 
 
 class TorchBackend:
@@ -111,7 +115,7 @@ def onnx_cache_path(checkpoint: Path) -> Path:
 
 def create_backend(model: str | Path | None = None, backend: str = "torch") -> TorchBackend | OnnxBackend:
     """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file."""
-    path = resolve_model_path(model)
+    path = resolve_model(model)
     if backend == "onnx" or path.suffix == ".onnx":
         if path.suffix != ".onnx":
             onnx_path = onnx_cache_path(path)

@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from vitfer.models.checkpoint import load_model
@@ -48,25 +47,3 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
             root.setLevel(level)
         return quantized
     return out
-
-
-def compare_backends_on_data(checkpoint: str | Path, onnx_files: list[Path], data: str | Path,
-                             split: str = "val", batch_size: int = 256) -> list[dict]:
-    """Accuracy and agreement with PyTorch of each exported file on one labelled split: the cost of int8."""
-    from vitfer.evaluation.evaluate import eval_size, load_eval_data, restrict
-    from vitfer.inference.backends import OnnxBackend, TorchBackend
-
-    loaded = load_model(checkpoint)
-    size, channels = eval_size(loaded)
-    eval_data = load_eval_data(data, split, loaded.labels, size, channels)
-    backends = [("pytorch", TorchBackend(loaded))] + [(path.name, OnnxBackend(path)) for path in onnx_files]
-    rows, reference = [], None
-    for name, backend in backends:
-        probs = np.concatenate([backend.probabilities(eval_data.images[start:start + batch_size])
-                                for start in range(0, len(eval_data.images), batch_size)])
-        predicted = restrict(probs, eval_data.model_columns).argmax(axis=1)
-        reference = predicted if reference is None else reference
-        rows.append({"model": name, "faces": len(predicted),
-                     "accuracy": float((predicted == eval_data.targets).mean()),
-                     "agrees_with_pytorch": float((predicted == reference).mean())})
-    return rows

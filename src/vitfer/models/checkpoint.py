@@ -55,6 +55,29 @@ def save_model(path: str | Path, model: FERNet, preprocess: Preprocess, labels: 
     return path
 
 
+def resolve_model(model: str | Path | None) -> Path:
+    """The one place a model reference becomes a file: None or 'default' and the other shipped names ->
+    their file in the package; a run folder -> its ``model.pt`` (else ``checkpoints/best.ckpt``); a
+    ``.pt``/``.ckpt``/``.onnx`` file as it is."""
+    from vitfer.shipped import SHIPPED_MODELS
+
+    name = "default" if model is None else str(model)
+    if name in SHIPPED_MODELS:
+        if not SHIPPED_MODELS[name].is_file():
+            raise CheckpointError(f"the bundled {name!r} model is missing at {SHIPPED_MODELS[name]}; pass --model PATH")
+        return SHIPPED_MODELS[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        for candidate in (path / "model.pt", path / "checkpoints" / "best.ckpt"):
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{path} is a folder without model.pt or checkpoints/best.ckpt")
+    if not path.is_file():
+        raise CheckpointError(f"model not found: {path} (give a shipped name: {', '.join(SHIPPED_MODELS)}, a run "
+                              "folder, or a .pt/.ckpt/.onnx file)")
+    return path
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Read a vitfer model file or Lightning checkpoint and check it describes itself."""
     path = Path(path).expanduser()

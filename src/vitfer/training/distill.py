@@ -32,10 +32,9 @@ class Teacher:
 
 def load_teacher(path: str, student: Preprocess, class_names: tuple[str, ...]) -> Teacher:
     """A model file, run folder or shipped model name, checked to predict the student's classes in its order."""
-    from vitfer.evaluation.evaluate import resolve_checkpoint
-    from vitfer.models.checkpoint import load_model
+    from vitfer.models.checkpoint import load_model, resolve_model
 
-    loaded = load_model(resolve_checkpoint(path))
+    loaded = load_model(resolve_model(path))
     if tuple(loaded.labels) != tuple(class_names):
         raise CheckpointError(f"teacher {path} predicts {list(loaded.labels)}, the student learns "
                               f"{list(class_names)}; a teacher must share the student's classes and their order")
