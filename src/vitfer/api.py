@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vitfer.faces.detectors import DEFAULT_DETECTOR
+from vitfer.config import ConfigError
 
 
 def _override(key: str, value: Any) -> str:
@@ -57,7 +58,7 @@ def explain(model: str | Path = "default", source: str | Path | None = None, dat
         return class_mean_maps(model, data, split, Path(out) / f"class_maps_{method}.png", method=method,
                                per_class=per_class)
     if source is None:
-        raise ValueError("give an image, folder or glob to explain, or data=PATH for per-class maps")
+        raise ConfigError("give an image, folder or glob to explain, or data=PATH for per-class maps")
     return explain_images(None if str(model) == "default" else model, source, out, method=method,
                           detector=detector, threshold=threshold, detector_model=detector_model, min_face=min_face)
 

@@ -6,9 +6,10 @@ import glob
 from pathlib import Path
 
 from vitfer.shipped import SHIPPED_MODELS
+from vitfer.errors import VitferError
 
 
-class ArgumentError(ValueError):
+class ArgumentError(VitferError, ValueError):
     """A command-line argument that names nothing usable."""
 
 

@@ -38,30 +38,11 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def user_errors():
-    """The exception types that mean bad input rather than a bug."""
-    from vitfer.config import ConfigError
-    from vitfer.data.readers import DataError
-    from vitfer.labels import UnknownLabelError
-    from vitfer.models.checkpoint import CheckpointError
-    from vitfer.models.factory import ModelError
-    from vitfer.models.tflite_import import WeightImportError
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exception types that mean bad input rather than a bug (printed as one line, exit 2)."""
+    from vitfer.errors import VitferError
 
-    extra = []
-    try:
-        from vitfer.faces.detectors import DetectorError
-        from vitfer.inference.sources import SourceError
-
-        from vitfer.explain.maps import ExplainError
-        from vitfer.inference.output import OutputError
-
-        extra = [DetectorError, SourceError, ExplainError, OutputError]
-    except ImportError:
-        pass
-    from vitfer.hub import DownloadError
-
-    return (ConfigError, DataError, UnknownLabelError, CheckpointError, ModelError, WeightImportError,
-            DownloadError, checks.ArgumentError, FileNotFoundError, *extra)
+    return (VitferError, FileNotFoundError)
 
 
 @contextmanager
@@ -190,7 +171,7 @@ def train_cmd(
         run_dir = train(config, data=data, model=model, epochs=epochs, name=name,
                         pretrained=True if pretrained == "hub" else pretrained, resume=resume,
                         overrides=settings, verbose=verbose)
-    except user_errors() + (ValueError,) as err:
+    except user_errors() as err:
         fail(str(err))
     typer.echo(f"run folder: {run_dir}")
 
@@ -409,7 +390,7 @@ def benchmark_cmd(
     budget = run_guarded(Budget, epochs=budget_epochs, minutes=budget_minutes)
     try:
         benchmark(recipes, data, out, budget, overrides=list(set_ or []), final_test=final_test)
-    except user_errors() + (ValueError,) as err:
+    except user_errors() as err:
         fail(str(err))
     typer.echo((out / "benchmark.md").read_text())
 

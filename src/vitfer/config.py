@@ -11,9 +11,10 @@ from typing import Any
 import yaml
 
 from vitfer.data.transforms import AugmentConfig
+from vitfer.errors import VitferError
 
 
-class ConfigError(ValueError):
+class ConfigError(VitferError, ValueError):
     """A configuration key or value that vitfer does not know."""
 
 

@@ -12,9 +12,10 @@ import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from vitfer.errors import VitferError
 
 
-class DownloadError(ValueError):
+class DownloadError(VitferError, ValueError):
     """A file that cannot be had by name: unknown, unreachable, or not the file it should be."""
 
 

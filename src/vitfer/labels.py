@@ -7,6 +7,7 @@ The canonical order follows FER2013: 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from vitfer.errors import VitferError
 
 EMOTIONS_7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 EMOTIONS_8: tuple[str, ...] = EMOTIONS_7 + ("contempt",)
@@ -52,7 +53,7 @@ DATASET_IDS: dict[str, Mapping[int, str]] = {
 }
 
 
-class UnknownLabelError(ValueError):
+class UnknownLabelError(VitferError, ValueError):
     """A label name or id that no mapping knows."""
 
 

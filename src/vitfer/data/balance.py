@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import WeightedRandomSampler
+from vitfer.config import ConfigError
 
 
 def class_weights(labels: np.ndarray | torch.Tensor, num_classes: int, power: float = 1.0) -> torch.Tensor:
@@ -23,7 +24,7 @@ def class_weights(labels: np.ndarray | torch.Tensor, num_classes: int, power: fl
 def oversample_minority(indices: np.ndarray, labels: np.ndarray, factor: float, seed: int = 0) -> np.ndarray:
     """Repeat the items of every class smaller than the largest by ``factor`` (capped at the largest count)."""
     if factor < 1:
-        raise ValueError(f"oversampling factor must be >= 1, got {factor}")
+        raise ConfigError(f"oversampling factor must be >= 1, got {factor}")
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     classes, counts = np.unique(labels[indices], return_counts=True)

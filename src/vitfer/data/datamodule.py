@@ -12,6 +12,7 @@ from vitfer.data.cache import FaceCache
 from vitfer.data.readers import DataError
 from vitfer.data.transforms import AugmentConfig, BatchAugment
 from vitfer.preprocess import Preprocess
+from vitfer.config import ConfigError
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -55,7 +56,7 @@ class FERDataModule(L.LightningDataModule):
                  undersample_limit: int = 5000, seed: int = 0, eval_batch_size: int = 512) -> None:
         super().__init__()
         if balance not in ("none", "weights", "oversample", "undersample", "sampler"):
-            raise ValueError(f"unknown balance {balance!r}; use none, weights, oversample, undersample or sampler")
+            raise ConfigError(f"unknown balance {balance!r}; use none, weights, oversample, undersample or sampler")
         self.cache = cache
         self.preprocess = preprocess
         self.augmenter = BatchAugment(augment or AugmentConfig(), cache.images.shape[-1])

@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from vitfer.labels import FER2013_IDS, UnknownLabelError, canonical_name
+from vitfer.errors import VitferError
 
 log = logging.getLogger(__name__)
 OnError = Literal["raise", "skip"]
@@ -27,7 +28,7 @@ SPLIT_DIR_NAMES = {
 }
 
 
-class DataError(ValueError):
+class DataError(VitferError, ValueError):
     """A data set on disk that cannot be read as asked; the message names the input."""
 
 

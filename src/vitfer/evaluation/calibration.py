@@ -16,6 +16,7 @@ from torch import nn
 from vitfer.evaluation.metrics import calibration_bins
 from vitfer.models.checkpoint import LoadedModel, carried_meta, load_model, save_model
 from vitfer.models.factory import FERNet
+from vitfer.models.checkpoint import CheckpointError
 
 
 def scaled_log_probabilities(view_logits: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
@@ -47,7 +48,7 @@ def last_linear(model: FERNet) -> nn.Linear:
     """The layer that writes the logits."""
     layers = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
     if not layers:
-        raise ValueError(f"{model.config.name}: no linear classifier layer to calibrate")
+        raise CheckpointError(f"{model.config.name}: no linear classifier layer to calibrate")
     return layers[-1]
 
 

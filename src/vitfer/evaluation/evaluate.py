@@ -19,6 +19,7 @@ from vitfer.inference.backends import Backend, OnnxBackend, TorchBackend, create
 from vitfer.models.checkpoint import CheckpointError, LoadedModel, resolve_model
 from vitfer.evaluation.metrics import classification_metrics
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
+from vitfer.config import ConfigError
 
 TTA_MODES = ("none", "flip", "crops")
 SPLIT_NAMES = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
@@ -66,7 +67,7 @@ def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], 
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     """Float faces -> the views averaged by test-time augmentation (flip: 2 views; crops: 5 crops x flip)."""
     if mode not in TTA_MODES:
-        raise ValueError(f"unknown TTA mode {mode!r}; use {', '.join(TTA_MODES)}")
+        raise ConfigError(f"unknown TTA mode {mode!r}; use {', '.join(TTA_MODES)}")
     if mode == "none":
         return [x]
     if mode == "flip":

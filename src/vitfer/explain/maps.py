@@ -13,11 +13,12 @@ from timm.models.vision_transformer import Attention
 from torch import nn
 
 from vitfer.models.checkpoint import LoadedModel
+from vitfer.errors import VitferError
 
 METHODS = ("rollout", "gradcam")
 
 
-class ExplainError(ValueError):
+class ExplainError(VitferError, ValueError):
     """A method that does not apply to this model."""
 
 

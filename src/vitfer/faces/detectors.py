@@ -15,9 +15,10 @@ import numpy as np
 
 from vitfer.hub import DownloadError, fetch
 from vitfer.shipped import BUNDLED_YUNET
+from vitfer.errors import VitferError
 
 
-class DetectorError(RuntimeError):
+class DetectorError(VitferError, RuntimeError):
     """A detector that cannot be created (missing or corrupt model file, failed download)."""
 
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from vitfer.inference.results import FrameResult
+from vitfer.errors import VitferError
 
 COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (40, 200, 240),
            "sad": (200, 120, 40), "surprise": (0, 160, 255), "neutral": (200, 200, 200), "contempt": (120, 80, 40)}
@@ -77,7 +78,7 @@ def face_rows(result: FrameResult) -> list[dict]:
     return rows
 
 
-class OutputError(ValueError):
+class OutputError(VitferError, ValueError):
     """An output path that cannot be written as asked (exists, or lies under a file)."""
 
 

@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 
 from vitfer.data.readers import IMAGE_SUFFIXES
+from vitfer.errors import VitferError
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
 
-class SourceError(ValueError):
+class SourceError(VitferError, ValueError):
     """An input that cannot be read: a missing file, a corrupt image, an unreadable video, no webcam."""
 
 

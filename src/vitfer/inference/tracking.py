@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vitfer.faces.detectors import FaceBox
+from vitfer.inference.sources import SourceError
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:
@@ -32,7 +33,7 @@ class FaceTracker:
     def __init__(self, smoothing: str = "ema", alpha: float = 0.5, window: int = 5, iou_threshold: float = 0.3,
                  max_missed: int = 10) -> None:
         if smoothing not in ("ema", "window", "none"):
-            raise ValueError(f"unknown smoothing {smoothing!r}; use ema, window or none")
+            raise SourceError(f"unknown smoothing {smoothing!r}; use ema, window or none")
         self.smoothing, self.alpha, self.window = smoothing, alpha, window
         self.iou_threshold, self.max_missed = iou_threshold, max_missed
         self.tracks: list[Track] = []

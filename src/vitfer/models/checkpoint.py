@@ -11,11 +11,12 @@ from torch import nn
 from vitfer.preprocess import Preprocess
 from vitfer.runs import atomic_write
 from vitfer.models.factory import FERNet, ModelConfig, build_from_config, safe_load
+from vitfer.errors import VitferError
 
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(VitferError, ValueError):
     """A file that is not a usable vitfer checkpoint."""
 
 

@@ -19,6 +19,7 @@ from vitfer.models.cnn import SmallCNN, timm_cnn
 from vitfer.models.distilled import DistilledTokens, TwoTokenHead
 from vitfer.models.hybrid import ConvStemViT
 from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tflite
+from vitfer.errors import VitferError
 
 #: vitfer's own model names -> short description (timm names are accepted as well).
 VITFER_MODELS: dict[str, str] = {
@@ -37,7 +38,7 @@ DEFAULT_IMG_SIZE = {"cct_tiny": 48, "cnn3": 48, "resnet18": 48, "vgg16": 48, "mo
                     "hybrid_vit_tiny": 64, "hybrid_vit_small": 64}
 
 
-class ModelError(ValueError):
+class ModelError(VitferError, ValueError):
     """A model that cannot be built as asked."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
+from vitfer.config import ConfigError
 
 
 def backbone_stages(model: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
@@ -43,15 +44,15 @@ def apply_freeze(model: nn.Module, mode: str) -> None:
         try:
             count = int(mode.split(":", 1)[1])
         except ValueError:
-            raise ValueError(f"freeze mode {mode!r}: use blocks:N with a whole number N") from None
+            raise ConfigError(f"freeze mode {mode!r}: use blocks:N with a whole number N") from None
         embed, blocks = backbone_stages(model)
         if count > len(blocks):
-            raise ValueError(f"freeze mode {mode!r}: the model has only {len(blocks)} blocks")
+            raise ConfigError(f"freeze mode {mode!r}: the model has only {len(blocks)} blocks")
         set_trainable(embed + blocks[:count], False)
         for parameter in model.backbone.parameters(recurse=False):  # position embedding, [CLS] token
             parameter.requires_grad = False
         return
-    raise ValueError(f"unknown freeze mode {mode!r}; use none, full, head or blocks:N")
+    raise ConfigError(f"unknown freeze mode {mode!r}; use none, full, head or blocks:N")
 
 
 def gradual_unfreeze_mode(epoch: int, total_blocks: int, every: int) -> str:

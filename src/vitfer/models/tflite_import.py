@@ -13,9 +13,10 @@ import numpy as np
 import timm
 import torch
 from torch import nn
+from vitfer.errors import VitferError
 
 
-class WeightImportError(RuntimeError):
+class WeightImportError(VitferError, RuntimeError):
     """Pretrained weights that cannot be read or do not fit the model."""
 
 

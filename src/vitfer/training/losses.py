@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from vitfer.config import ConfigError
 
 
 class FERLoss(nn.Module):
@@ -20,10 +21,10 @@ class FERLoss(nn.Module):
                  label_smoothing: float = 0.0, multi_target: bool = False) -> None:
         super().__init__()
         if kind not in ("ce", "focal"):
-            raise ValueError(f"unknown loss {kind!r}; use ce or focal")
+            raise ConfigError(f"unknown loss {kind!r}; use ce or focal")
         self.multi_target = multi_target
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes = num_classes
         self.gamma = gamma if kind == "focal" else 0.0
         self.label_smoothing = label_smoothing

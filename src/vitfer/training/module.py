@@ -16,6 +16,7 @@ from vitfer.models.freeze import apply_freeze, backbone_stages, gradual_unfreeze
 from vitfer.training.distill import Teacher
 from vitfer.training.losses import FERLoss
 from vitfer.training.sam import SAM
+from vitfer.config import ConfigError
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None) -> list[dict]:
@@ -190,7 +191,7 @@ class FERModule(L.LightningModule):
         elif cfg.optimizer == "sgd":
             base, kwargs = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
         else:
-            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use adamw or sgd")
+            raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; use adamw or sgd")
         optimizer = SAM(groups, base, rho=cfg.sam_rho, **kwargs) if cfg.sam else base(groups, **kwargs)
         scheduler = build_scheduler(optimizer, cfg, self.steps_per_epoch)
         if scheduler is None:
@@ -211,7 +212,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_p
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=cfg.plateau_factor,
                                                           patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     if cfg.scheduler not in ("cosine", "step", "none"):
-        raise ValueError(f"unknown scheduler {cfg.scheduler!r}; use cosine, step, plateau or none")
+        raise ConfigError(f"unknown scheduler {cfg.scheduler!r}; use cosine, step, plateau or none")
     if cfg.scheduler == "none" and warmup == 0:
         return None
 

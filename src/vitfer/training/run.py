@@ -37,7 +37,7 @@ def load_data(config: Config) -> FaceCache:
     """Read, merge and decode the configured data set(s) into a FaceCache (cached on disk when asked)."""
     data = config.data
     if not data.path:
-        raise ValueError("no data path: set data.path in the config or pass --data PATH")
+        raise ConfigError("no data path: set data.path in the config or pass --data PATH")
     manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed,
                               ferplus_protocol=data.ferplus_protocol, folds=data.folds if i == 0 else 0,
                               fold=data.fold, group_by=(data.group_by or None) if i == 0 else None)
@@ -67,12 +67,12 @@ def lowpass_sigma_for(cache: FaceCache, setting: str | float | bool) -> float:
     """
     if isinstance(setting, bool) or setting == "off":
         if setting is True:
-            raise ValueError("data.match_sharpness must be warn, auto, off or a number, got true")
+            raise ConfigError("data.match_sharpness must be warn, auto, off or a number, got true")
         return 0.0
     if isinstance(setting, (int, float)):
         return float(setting)
     if setting not in ("warn", "auto"):
-        raise ValueError(f"data.match_sharpness must be warn, auto, off or a number, got {setting!r}")
+        raise ConfigError(f"data.match_sharpness must be warn, auto, off or a number, got {setting!r}")
     from vitfer.data.sharpness import sharpness_mismatch
 
     sigma = round(sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1], 2)
@@ -295,7 +295,7 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
     if best_aux is not None and best_aux.best_model_path:
         export_best(run_dir, best_aux.best_model_path, preprocess, cache.aux_names, config, aux=True)
-    from vitfer.evaluation.curves import plot_curves
+    from vitfer.training.curves import plot_curves
 
     plot_curves(run_dir / "metrics.csv", run_dir / "curves.png")
     return run_dir

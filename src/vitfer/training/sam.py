@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from vitfer.config import ConfigError
 
 
 class SAM(torch.optim.Optimizer):
@@ -16,7 +17,7 @@ class SAM(torch.optim.Optimizer):
     def __init__(self, params, base_optimizer: type[torch.optim.Optimizer], rho: float = 0.05,
                  adaptive: bool = False, **kwargs) -> None:
         if rho <= 0:
-            raise ValueError(f"SAM rho must be positive, got {rho}")
+            raise ConfigError(f"SAM rho must be positive, got {rho}")
         super().__init__(params, dict(rho=rho, adaptive=adaptive, **kwargs))
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
