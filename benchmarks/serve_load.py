@@ -1,6 +1,11 @@
 """A bounded load on `vitfer serve` over 127.0.0.1: throughput, latency percentiles and errors.
 
-    python benchmarks/serve_load.py [--requests 2000] [--clients 8] [--detector yunet --detector-model PATH] [--backend torch]
+    python benchmarks/serve_load.py [--requests 2000] [--clients 8] [--detector yunet] [--backend torch] [--hostile 4]
+
+With ``--hostile N`` the same load runs twice, first alone and then beside N hostile clients that
+loop until it ends: image bombs (a PNG header claiming 30,000 x 30,000 pixels), slow uploads
+(1 KB every 0.5 s), clients that hang up mid-upload, and cross-origin posts from another page.
+The table shows the normal clients' figures both ways, and what the server answered the hostile ones.
 
 Starts `vitfer serve` in its own process on a free port, waits for /health, then sends
 `--requests` POST /predict requests (the bundled example photo, one face) from `--clients`
@@ -16,14 +21,17 @@ import os
 import socket
 import subprocess
 import sys
+import struct
 import tempfile
 import time
+import zlib
+from collections import Counter
 from typing import IO
 
 import httpx
 import numpy as np
 
-from vitfer.inference.backends import EXAMPLE_IMAGE
+from vitfer.shipped import EXAMPLE_IMAGE
 
 
 def free_port() -> int:
@@ -34,7 +42,8 @@ def free_port() -> int:
 
 def start_server(port: int, args: argparse.Namespace, log: IO[str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "vitfer.cli", "serve", "--port", str(port), "--detector", args.detector,
-               "--backend", args.backend, "--max-concurrent", str(args.max_concurrent)]
+               "--backend", args.backend, "--max-concurrent", str(args.max_concurrent),
+               "--read-timeout", str(args.read_timeout)]
     if args.detector_model:
         command += ["--detector-model", args.detector_model]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
@@ -81,6 +90,65 @@ async def run_load(url: str, image: bytes, requests: int, clients: int) -> tuple
     return latencies, errors, elapsed
 
 
+def png_bomb(side: int = 30_000) -> bytes:
+    """A valid PNG header (signature, IHDR with its CRC) claiming ``side`` x ``side`` pixels, and no pixels."""
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+async def slow_body(chunks: int = 400):
+    for _ in range(chunks):
+        yield b"\0" * 1024
+        await asyncio.sleep(0.5)
+
+
+async def hostile(url: str, image: bytes, stop: asyncio.Event, outcomes: Counter, kind: str) -> None:
+    """One hostile client of the given kind, looping until ``stop``; each answer counted as 'kind: outcome'."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        while not stop.is_set():
+            try:
+                if kind == "bomb":
+                    reply = await http.post(url + "/predict", content=png_bomb(), headers={"content-type": "image/png"})
+                elif kind == "cross-origin":
+                    reply = await http.post(url + "/predict", content=image,
+                                            headers={"content-type": "image/jpeg", "origin": "http://evil.example"})
+                elif kind == "slow":
+                    reply = await http.post(url + "/predict", content=slow_body(),
+                                            headers={"content-type": "image/jpeg", "content-length": str(400 * 1024)})
+                else:  # hang up 0.2 s into an upload
+                    await asyncio.wait_for(http.post(url + "/predict", content=slow_body(),
+                                                     headers={"content-type": "image/jpeg",
+                                                              "content-length": str(400 * 1024)}), timeout=0.2)
+                    continue
+                outcomes[f"{kind}: HTTP {reply.status_code}"] += 1
+            except asyncio.TimeoutError:
+                outcomes[f"{kind}: hung up"] += 1
+            except httpx.HTTPError as err:
+                outcomes[f"{kind}: {type(err).__name__}"] += 1
+
+
+async def load_beside_hostiles(url: str, image: bytes, args: argparse.Namespace, outcomes: Counter):
+    stop = asyncio.Event()
+    kinds = ["bomb", "slow", "disconnect", "cross-origin"]
+    attackers = [asyncio.create_task(hostile(url, image, stop, outcomes, kinds[i % len(kinds)]))
+                 for i in range(args.hostile)]
+    try:
+        return await run_load(url, image, args.requests, args.clients)
+    finally:
+        stop.set()
+        for task in attackers:
+            task.cancel()
+        await asyncio.gather(*attackers, return_exceptions=True)
+
+
+def table_row(label: str, args: argparse.Namespace, latencies: list[float], errors: list[str], elapsed: float) -> str:
+    ms = np.array(latencies) * 1000
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return (f"| {label} | {args.requests} | {args.clients} | {elapsed:.1f} | {args.requests / elapsed:.1f} | {p50:.1f} | "
+            f"{p95:.1f} | {p99:.1f} | {ms.max():.1f} | {len(errors)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -89,6 +157,8 @@ def main() -> None:
     parser.add_argument("--detector-model", help="local detector file (else fetched by name)")
     parser.add_argument("--backend", default="torch", help="torch | onnx")
     parser.add_argument("--max-concurrent", type=int, default=2, help="the server's inference slots")
+    parser.add_argument("--read-timeout", type=float, default=5.0, help="the server's upload time limit (s)")
+    parser.add_argument("--hostile", type=int, default=0, help="hostile clients beside the load (0: none)")
     args = parser.parse_args()
 
     image = EXAMPLE_IMAGE.read_bytes()
@@ -96,25 +166,37 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
     server = start_server(port, args, log)
+    outcomes: Counter = Counter()
     try:
         wait_healthy(url, server, log)
         asyncio.run(run_load(url, image, 2 * args.clients, args.clients))  # warm-up, not counted
-        latencies, errors, elapsed = asyncio.run(run_load(url, image, args.requests, args.clients))
+        runs = [("alone", asyncio.run(run_load(url, image, args.requests, args.clients)))]
+        if args.hostile:
+            runs.append((f"beside {args.hostile} hostile clients",
+                         asyncio.run(load_beside_hostiles(url, image, args, outcomes))))
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    ms = np.array(latencies) * 1000
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
     print(f"vitfer serve, default model, detector {args.detector}, backend {args.backend}, "
-          f"{args.max_concurrent} inference slots, {os.cpu_count()} CPUs; {len(image)}-byte JPEG, one face\n")
-    print("| requests | clients | seconds | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) | errors |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print(f"| {args.requests} | {args.clients} | {elapsed:.1f} | {args.requests / elapsed:.1f} | {p50:.1f} | "
-          f"{p95:.1f} | {p99:.1f} | {ms.max():.1f} | {len(errors)} |")
-    for message in sorted(set(errors))[:10]:
+          f"{args.max_concurrent} inference slots, read timeout {args.read_timeout:g} s, {os.cpu_count()} CPUs; "
+          f"{len(image)}-byte JPEG, one face\n")
+    print("| normal clients | requests | clients | seconds | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) "
+          "| errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    errors_all = []
+    for label, (latencies, errors, elapsed) in runs:
+        print(table_row(label, args, latencies, errors, elapsed))
+        errors_all += errors
+    if len(runs) == 2:
+        p99 = [np.percentile(np.array(r[1][0]) * 1000, 99) for r in runs]
+        print(f"\np99 beside hostile clients / alone: {p99[1] / p99[0]:.2f}x\n")
+        print("| hostile client: server's answer | count |\n|---|---|")
+        for outcome, count in sorted(outcomes.items()):
+            print(f"| {outcome} | {count} |")
+    for message in sorted(set(errors_all))[:10]:
         print(f"error: {message}")
-    sys.exit(1 if errors else 0)
+    sys.exit(1 if errors_all else 0)
 
 
 if __name__ == "__main__":

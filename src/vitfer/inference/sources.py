@@ -51,8 +51,11 @@ def image_header(data: bytes, name: str, max_pixels: int) -> tuple[int, int, int
             return int(header.width), int(header.height), int(getattr(header, "n_frames", 1))
     except Image.DecompressionBombError as err:  # Pillow's own, higher limit: far over ours too
         raise ImageTooLarge(f"{name}: image is over the limit of {max_pixels:,} pixels ({err})") from None
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         pass  # formats Pillow does not know are left to OpenCV, which refuses what it cannot read
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        # a PNG whose header Pillow could not follow (e.g. a bomb cut after IHDR): its size is in IHDR itself
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), 1
     return 0, 0, 1
 
 
