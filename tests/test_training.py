@@ -305,3 +305,25 @@ def test_missing_pretrained_weights_fail_at_once_naming_the_option(tmp_path, fer
                                                 r"file, and not a name vitfer can download"):
         train(cfg, progress=False)
     assert not (tmp_path / "runs" / "t").exists()  # no half-made run folder
+
+
+def test_two_process_ddp_on_the_cpu_trains_on_every_face_once(tmp_path, fer_folder):
+    """Lightning's DDP with gloo, two processes launched as `vitfer train` launches them (as torchrun would)."""
+    import os
+    import subprocess
+    import sys
+
+    single = train(tiny_config(tmp_path, fer_folder, name="single", train={"epochs": 1, "batch_size": 7}),
+                   progress=False)
+    command = [sys.executable, "-m", "vitfer.cli", "train", "--data", str(fer_folder), "--model", "cnn3",
+               "--epochs", "1", "--name", "ddp", "--set", "model.img_size=24", "--set", "train.batch_size=7",
+               "--set", "data.cache_dir=null", "--set", "train.strategy=ddp", "--set", "train.devices=2",
+               "--set", "train.accelerator=cpu", "--set", "train.threads=1", "--set", f"runs_dir={tmp_path / 'runs'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("run folder:") == 1  # the second process stays quiet
+    ddp, one = pd.read_csv(tmp_path / "runs" / "ddp" / "metrics.csv"), pd.read_csv(single / "metrics.csv")
+    assert ddp["train_images"].tolist() == one["train_images"].tolist() == [42.0]  # 2 x 21 faces, 3 steps each
+    assert ddp["step"].item() < one["step"].item()  # each process took half the steps
+    assert load_model(tmp_path / "runs" / "ddp" / "model.pt").name == "cnn3"

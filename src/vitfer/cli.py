@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,7 +174,8 @@ def train_cmd(
                         overrides=settings, verbose=verbose)
     except user_errors() as err:
         fail(str(err))
-    typer.echo(f"run folder: {run_dir}")
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # the other processes of a distributed run say nothing
+        typer.echo(f"run folder: {run_dir.resolve()}")
 
 
 @app.command("predict")

@@ -132,6 +132,8 @@ class EpochTimer(Callback):
         seconds = time.perf_counter() - self.start
         pl_module.log("epoch_seconds", seconds)
         pl_module.log("train_images_per_second", self.images / max(seconds - self.validating, 1e-9))
+        # over every process of a distributed run: the faces the epoch trained on
+        pl_module.log("train_images", float(self.images), sync_dist=True, reduce_fx="sum")
 
 
 EARLIER_METRICS = "metrics.before-resume.csv"
@@ -290,6 +292,8 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     if resume:
         set_aside_metrics(metrics_csv)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+    if not trainer.is_global_zero:  # in a distributed run, one process writes the results
+        return run_dir
     restore_metrics(metrics_csv)
     one_row_per_epoch(metrics_csv)
     export_best(run_dir, best.best_model_path or last.last_model_path, preprocess, cache.class_names, config)
