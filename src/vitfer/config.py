@@ -89,7 +89,8 @@ class TrainSection:
     precision: str = "32-true"
     accelerator: str = "auto"
     devices: str | int = "auto"
-    strategy: str = "auto"
+    strategy: str = "auto"  # ddp for several GPUs or processes
+    num_nodes: int = 1  # machines in a multi-node run (torchrun or SLURM sets the rest)
     threads: int | None = None
     limit_train_batches: int | float | None = None  # for smoke tests
     limit_val_batches: int | float | None = None

@@ -283,7 +283,8 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
         callbacks.append(EarlyStopping(config.train.monitor, patience=config.train.early_stop_patience, mode=mode))
     trainer = L.Trainer(
         max_epochs=config.train.epochs, accelerator=config.train.accelerator, devices=config.train.devices,
-        strategy=config.train.strategy, precision=config.train.precision, callbacks=callbacks,
+        strategy=config.train.strategy, num_nodes=config.train.num_nodes, precision=config.train.precision,
+        callbacks=callbacks,
         logger=CSVLogger(run_dir, name="", version=""), default_root_dir=run_dir, deterministic=False,
         enable_progress_bar=progress, enable_model_summary=verbose, log_every_n_steps=50, num_sanity_val_steps=0,
         limit_train_batches=config.train.limit_train_batches, limit_val_batches=config.train.limit_val_batches,
