@@ -43,7 +43,7 @@ def free_port() -> int:
 def start_server(port: int, args: argparse.Namespace, log: IO[str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "vitfer.cli", "serve", "--port", str(port), "--detector", args.detector,
                "--backend", args.backend, "--max-concurrent", str(args.max_concurrent),
-               "--read-timeout", str(args.read_timeout)]
+               "--read-timeout", str(args.read_timeout), "--workers", str(args.workers)]
     if args.detector_model:
         command += ["--detector-model", args.detector_model]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
@@ -159,6 +159,7 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int, default=2, help="the server's inference slots")
     parser.add_argument("--read-timeout", type=float, default=5.0, help="the server's upload time limit (s)")
     parser.add_argument("--hostile", type=int, default=0, help="hostile clients beside the load (0: none)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (vitfer serve --workers)")
     args = parser.parse_args()
 
     image = EXAMPLE_IMAGE.read_bytes()
@@ -179,7 +180,7 @@ def main() -> None:
         server.wait(timeout=30)
 
     print(f"vitfer serve, default model, detector {args.detector}, backend {args.backend}, "
-          f"{args.max_concurrent} inference slots, read timeout {args.read_timeout:g} s, {os.cpu_count()} CPUs; "
+          f"{args.workers} worker process(es), {args.max_concurrent} inference slots each, read timeout {args.read_timeout:g} s, {os.cpu_count()} CPUs; "
           f"{len(image)}-byte JPEG, one face\n")
     print("| normal clients | requests | clients | seconds | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) "
           "| errors |")

@@ -310,3 +310,27 @@ def test_work_for_a_client_that_left_is_skipped():
 
     asyncio.run(main())
     assert calls == []
+
+
+def test_each_worker_process_builds_the_app_serve_describes(tiny_checkpoint, monkeypatch, astronaut_jpeg):
+    """`serve --workers N` hands its settings to uvicorn's worker processes through the environment."""
+    import json
+    from dataclasses import asdict
+
+    from vitfer.serving import app as serving
+
+    calls = {}
+    monkeypatch.setattr("uvicorn.run", lambda target, **kw: calls.update(target=target, **kw))
+    monkeypatch.setenv(serving.SETTINGS_ENV, "")  # restored after the test
+    limits = ServeLimits(max_upload_bytes=123_456, read_timeout=3.0)
+    serving.serve(tiny_checkpoint, port=8123, limits=limits, workers=2, cors_origins=["http://a.example"])
+    assert calls["target"] == "vitfer.serving.app:app_from_environment" and calls["workers"] == 2
+    assert calls["factory"] is True and calls["port"] == 8123
+    settings = json.loads(os.environ[serving.SETTINGS_ENV])
+    assert settings["limits"] == asdict(limits) and settings["model"] == str(tiny_checkpoint)
+    with TestClient(serving.app_from_environment(), base_url="http://127.0.0.1") as worker:  # each worker runs this
+        assert worker.get("/model").json()["name"] == "cnn3"
+        assert worker.post("/predict", content=b"x" * 200_000,
+                           headers={"content-type": "image/jpeg"}).status_code == 413  # the limits came along
+        assert worker.post("/predict", content=astronaut_jpeg, headers={"content-type": "image/jpeg",
+                                                                        "origin": "http://a.example"}).status_code == 200

@@ -415,6 +415,7 @@ def serve_cmd(
                                                       help="a web page origin allowed to call this server, e.g. "
                                                            "http://localhost:3000 (repeatable); by default only "
                                                            "the server's own page")] = None,
+    workers: Annotated[int, typer.Option(help="server processes sharing the port, each with its own model")] = 1,
 ) -> None:
     """HTTP API (POST /predict, GET /health, GET /model, WebSocket /ws, docs at /docs) and a webcam page at /."""
     with checked():
@@ -425,7 +426,7 @@ def serve_cmd(
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,
                          max_queue=max_queue, max_pixels=max_pixels, read_timeout=read_timeout)
     run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
-                detector_model)
+                detector_model, workers)
 
 
 def main() -> None:

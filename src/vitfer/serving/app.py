@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -300,12 +302,30 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     return app
 
 
+SETTINGS_ENV = "VITFER_SERVE_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker process, built from the settings ``serve`` left in the environment."""
+    settings = json.loads(os.environ[SETTINGS_ENV])
+    settings["limits"] = ServeLimits(**settings["limits"])
+    return create_app(**settings)
+
+
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = DEFAULT_DETECTOR,
           backend: str = "torch", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
-          detector_model: str | Path | None = None) -> None:
-    """Run the app with uvicorn."""
+          detector_model: str | Path | None = None, workers: int = 1) -> None:
+    """Run the app with uvicorn; ``workers`` > 1 starts that many processes, each with its own model copy,
+    sharing the port (each process keeps its own inference slots and queue)."""
     import uvicorn
 
-    app = create_app(model, detector, backend, limits, cors_origins, detector_model=detector_model,
-                     allowed_hosts=loopback_hosts(host))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    settings = {"model": None if model is None else str(model), "detector": detector, "backend": backend,
+                "limits": asdict(limits or ServeLimits()), "cors_origins": cors_origins,
+                "detector_model": None if detector_model is None else str(detector_model),
+                "allowed_hosts": loopback_hosts(host)}
+    if workers > 1:
+        os.environ[SETTINGS_ENV] = json.dumps(settings)
+        uvicorn.run("vitfer.serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="info")
+        return
+    uvicorn.run(create_app(**{**settings, "limits": limits}), host=host, port=port, log_level="info")
