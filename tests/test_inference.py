@@ -422,3 +422,22 @@ def test_predict_json_lines_go_to_stdout_alone(tiny_checkpoint, astronaut, tmp_p
     assert len(rows) == 1 and rows[0]["source"] == str(astronaut) and rows[0]["label"] in EMOTIONS_7
     assert set(rows[0]) >= {"x1", "y1", "x2", "y2", "detection_score", "confidence", "p_happy"}
     assert "1 frame(s), 1 face(s)" in result.stderr
+
+
+def test_a_folder_predicted_by_two_processes_gives_the_same_rows(tiny_checkpoint, astronaut, tmp_path):
+    folder = tmp_path / "photos"
+    image = cv2.imread(str(astronaut))
+    for i in range(6):
+        (folder / ("sub" if i % 2 else "")).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / ("sub" if i % 2 else "") / f"p{i}.jpg"), np.roll(image, 7 * i, axis=1))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    rows = {}
+    for workers in (1, 2):
+        save = tmp_path / f"rows{workers}.csv"
+        summary = run_prediction(str(folder), model=tiny_checkpoint, out_dir=tmp_path / f"out{workers}", save=save,
+                                 echo=lambda s: None, workers=workers)
+        assert summary.frames == 6 and len(summary.errors) == 1 and "broken.jpg" in summary.errors[0]
+        rows[workers] = list(csv.DictReader(open(save)))
+        assert len(list((tmp_path / f"out{workers}").rglob("*_annotated.jpg"))) == 6
+    assert [r["source"] for r in rows[1]] == [r["source"] for r in rows[2]]  # the images' order
+    assert [r["p_happy"] for r in rows[1]] == [r["p_happy"] for r in rows[2]]

@@ -199,6 +199,7 @@ def predict_cmd(
                                                "| raise (stop at the first)")] = "skip",
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="reuse --out and replace an existing --save file "
                                                                "(else runs/predict2, ... and a refusal)")] = False,
+    workers: Annotated[int, typer.Option(help="processes for a folder or glob (one thread each)")] = 1,
     json_lines: Annotated[bool, typer.Option("--json", help="print one JSON object per face to stdout (JSON "
                                                              "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
@@ -222,7 +223,8 @@ def predict_cmd(
                                  detector_model=detector_model, threshold=threshold, min_face=min_face,
                                  backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
                                  show=show, max_frames=max_frames, echo=say, on_error=on_error,
-                                 exist_ok=exist_ok, progress=True, on_result=print_rows if json_lines else None)
+                                 exist_ok=exist_ok, progress=True, on_result=print_rows if json_lines else None,
+                                 workers=workers)
     except user_errors() as err:
         fail(str(err))
     say(str(summary))

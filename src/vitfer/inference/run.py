@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import torch
 from tqdm import tqdm
 
 from vitfer.faces.detectors import DEFAULT_DETECTOR
@@ -15,7 +16,7 @@ from vitfer.inference.output import ResultWriter, annotate, check_output_path
 from vitfer.inference.predictor import FPSMeter, Predictor
 from vitfer.inference.results import FrameResult
 from vitfer.inference.timeline import FaceTimeline
-from vitfer.inference.sources import image_paths, source_kind, source_root, video_properties
+from vitfer.inference.sources import SourceError, image_paths, read_image, source_kind, source_root, video_properties
 from vitfer.runs import increment_path
 
 
@@ -49,20 +50,62 @@ def annotated_path(out_dir: Path, image: str, root: Path | None) -> Path:
     return out_dir / relative.parent / f"{relative.stem}_annotated{suffix}"
 
 
+_worker: Predictor | None = None
+
+
+def _start_worker(settings: tuple) -> None:
+    global _worker
+    torch.set_num_threads(1)  # N processes x 1 thread: no oversubscribed cores
+    _worker = Predictor(*settings)
+
+
+def _predict_one(job: tuple) -> FrameResult:
+    """One image in a worker process: its faces, its annotated copy written there; no pixels sent back."""
+    path, out_dir, root, bars, on_error = job
+    try:
+        image = read_image(path)
+    except SourceError as err:
+        if on_error == "raise":
+            raise
+        return FrameResult(str(path), 0, 0.0, [], None, str(err))
+    faces = list(_worker.predict(image))
+    result = FrameResult(str(path), 0, 0.0, faces, image)
+    if out_dir is not None:
+        target = annotated_path(out_dir, str(path), root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(target), annotate(image, result, bars))
+    result.image = None
+    return result
+
+
+def parallel_results(source: str, workers: int, settings: tuple, out_dir: Path | None, root: Path | None,
+                     bars: bool, max_frames: int | None, on_error: str):
+    """FrameResults of every image of a folder or glob, computed by ``workers`` processes, in the images' order."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    paths = image_paths(source)[:max_frames]
+    jobs = [(path, out_dir, root, bars, on_error) for path in paths]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(settings,)) as pool:
+        yield from pool.map(_predict_one, jobs, chunksize=4)
+
+
 def run_prediction(source: str, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                    backend: str = "torch", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print, on_error: str = "skip",
                    exist_ok: bool = False, progress: bool = False,
-                   on_result: Callable[[FrameResult], None] | None = None) -> PredictionSummary:
+                   on_result: Callable[[FrameResult], None] | None = None, workers: int = 1) -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
     summary's ``errors``; 'raise' stops at the first. ``out_dir`` is taken afresh (``runs/predict2``, ...) unless
     ``exist_ok``; ``save`` never replaces an existing file unless ``exist_ok``. ``progress``: a bar with the
     total, rate and time left for folders and videos (on a terminal), the per-image lines printed above it.
-    ``on_result`` is called with every frame's result (e.g. to print JSON Lines).
+    ``on_result`` is called with every frame's result (e.g. to print JSON Lines). ``workers`` > 1 classifies
+    the images of a folder or glob in that many processes (one thread each); rows keep the images' order.
     """
     if source == "example":
         source = str(EXAMPLE_IMAGE)
@@ -93,8 +136,12 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     say = bar.write if not bar.disable else echo
     timeline_dir = Path(save).parent if save else out_dir
     timeline = FaceTimeline(predictor.labels) if kind == "video" and timeline_dir is not None else None
+    parallel = workers > 1 and kind in ("folder", "glob")
+    results = (parallel_results(source, workers, (model, detector, backend, detector_model, threshold, min_face),
+                                out_dir, root, bars, max_frames, on_error) if parallel
+               else predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error))
     try:
-        for result in predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error):
+        for result in results:
             bar.update(1)
             if result.error is not None:
                 summary.errors.append(result.error)
@@ -114,7 +161,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                 say(f"{result.source}: {found}")
             elif bar.disable and summary.frames % 30 == 0:
                 echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
-            if out_dir is None and not show:
+            if (out_dir is None and not show) or result.image is None:  # workers write their own annotations
                 continue
             drawn = annotate(result.image, result, bars)
             if out_dir is not None:
