@@ -200,6 +200,7 @@ def predict_cmd(
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="reuse --out and replace an existing --save file "
                                                                "(else runs/predict2, ... and a refusal)")] = False,
     workers: Annotated[int, typer.Option(help="processes for a folder or glob (one thread each)")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: the library's)")] = None,
     json_lines: Annotated[bool, typer.Option("--json", help="print one JSON object per face to stdout (JSON "
                                                              "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
@@ -224,7 +225,7 @@ def predict_cmd(
                                  backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
                                  show=show, max_frames=max_frames, echo=say, on_error=on_error,
                                  exist_ok=exist_ok, progress=True, on_result=print_rows if json_lines else None,
-                                 workers=workers)
+                                 workers=workers, threads=threads)
     except user_errors() as err:
         fail(str(err))
     say(str(summary))

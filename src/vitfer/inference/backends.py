@@ -113,8 +113,12 @@ def onnx_cache_path(checkpoint: Path) -> Path:
     return root / "onnx" / f"{checkpoint.stem}-{digest}.onnx"
 
 
-def create_backend(model: str | Path | None = None, backend: str = "torch") -> TorchBackend | OnnxBackend:
-    """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file."""
+def create_backend(model: str | Path | None = None, backend: str = "torch",
+                   threads: int | None = None) -> TorchBackend | OnnxBackend:
+    """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file; ``threads`` sets the CPU threads of its
+    inference (PyTorch's for the process, or the ONNX Runtime session's); None keeps the library's default."""
+    if threads is not None and threads < 1:
+        raise CheckpointError(f"--threads must be 1 or more, got {threads}")
     path = resolve_model(model)
     if backend == "onnx" or path.suffix == ".onnx":
         if path.suffix != ".onnx":
@@ -124,7 +128,9 @@ def create_backend(model: str | Path | None = None, backend: str = "torch") -> T
 
                 export_onnx(path, onnx_path)
             path = onnx_path
-        return OnnxBackend(path)
+        return OnnxBackend(path, threads)
     if backend != "torch":
         raise CheckpointError(f"unknown backend {backend!r}; use torch or onnx")
+    if threads is not None:
+        torch.set_num_threads(threads)
     return TorchBackend(load_model(path))

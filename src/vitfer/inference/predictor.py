@@ -51,8 +51,9 @@ class Predictor:
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "torch",
-                 detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24) -> None:
-        self.backend = create_backend(model, backend)
+                 detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
+                 threads: int | None = None) -> None:
+        self.backend = create_backend(model, backend, threads)
         self.labels = self.backend.labels
         self.preprocess = self.backend.preprocess
         self.detector: FaceDetector | None = (None if detector == "none"

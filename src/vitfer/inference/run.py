@@ -97,7 +97,8 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print, on_error: str = "skip",
                    exist_ok: bool = False, progress: bool = False,
-                   on_result: Callable[[FrameResult], None] | None = None, workers: int = 1) -> PredictionSummary:
+                   on_result: Callable[[FrameResult], None] | None = None, workers: int = 1,
+                   threads: int | None = None) -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
@@ -116,7 +117,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
             check_output_path(Path(save).with_name(f"{Path(save).stem}_summary.csv"), exist_ok)
     if out_dir is not None:
         out_dir = increment_path(out_dir, exist_ok)
-    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face)
+    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face, threads)
     root = source_root(source)
     summary = PredictionSummary(out_dir=out_dir, save=Path(save) if save else None)
     writer = ResultWriter(save, predictor.labels, exist_ok) if save else None
