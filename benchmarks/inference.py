@@ -1,16 +1,21 @@
 """Inference speed on this machine: classifier backends, face detectors, and the whole video pipeline.
 
     python benchmarks/inference.py [--model default] [--weights ../shared/weights] [--threads 2]
+        [--fer-python PATH/fervenv/bin/python]
 
 Prints three Markdown tables: per-face classification throughput (batch 64) and single-face
 latency for PyTorch, ONNX Runtime fp32 and int8; detector time per 640x480 frame; and frames
 per second of `Predictor.stream` (detect + crop + classify + track) over a generated video.
+With --fer-python (an environment with fer==25.10.3), the `fer` package is measured in the same run
+(benchmarks/fer_package_speed.py) and every vitfer row gets its ratio to fer.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +25,8 @@ import numpy as np
 import torch
 
 from vitfer.faces.detectors import create_detector
-from vitfer.inference.backends import EXAMPLE_IMAGE, OnnxBackend, TorchBackend
+from vitfer.inference.backends import OnnxBackend, TorchBackend
+from vitfer.shipped import EXAMPLE_IMAGE
 from vitfer.inference.export import export_onnx
 from vitfer.inference.predictor import Predictor
 from vitfer.models.checkpoint import load_model, resolve_model
@@ -62,7 +68,7 @@ def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:
 
 def detector_rows(weights: Path) -> list[dict]:
     frame = cv2.resize(cv2.imread(str(EXAMPLE_IMAGE)), (640, 480))
-    choices = [("haar", None), ("yunet", weights / "face_detection_yunet.onnx"),
+    choices = [("yunet", None), ("haar", None),
                ("ssd", weights / "opencv_face_detector_uint8.pb")]
     rows = []
     for name, path in choices:
@@ -92,7 +98,7 @@ def make_video(path: Path, frames: int = 90) -> Path:
 
 def pipeline_rows(model: Path, weights: Path, video: Path, backend: str) -> list[dict]:
     rows = []
-    for detector, path in (("haar", None), ("yunet", weights / "face_detection_yunet.onnx")):
+    for detector, path in (("yunet", None), ("haar", None)):  # YuNet ships with vitfer
         if path is not None and not path.is_file():
             continue
         predictor = Predictor(model, detector=detector, detector_model=path, backend=backend)
@@ -106,23 +112,53 @@ def pipeline_rows(model: Path, weights: Path, video: Path, backend: str) -> list
     return rows
 
 
+def fer_figures(fer_python: str, video: Path, threads: int, work: Path) -> dict:
+    """The fer package's latency, throughput and video FPS, measured by its own environment."""
+    out = work / "fer.json"
+    helper = Path(__file__).with_name("fer_package_speed.py")
+    subprocess.run([fer_python, str(helper), str(video), str(threads), str(out)], check=True,
+                   capture_output=True, text=True)
+    return json.loads(out.read_text())
+
+
+def with_fer(rows: list[dict], fer: dict | None, classifier: bool) -> list[dict]:
+    """Add fer's row and each row's ratio to fer (higher is better for vitfer in every ratio)."""
+    if fer is None:
+        return rows
+    if classifier:
+        rows = rows + [{"backend": "fer 25.10.3 (TFLite mini-Xception)", "input": "64px",
+                        "faces/s (batch 64)": fer["faces_per_second"], "latency 1 face (ms, median)": fer["latency_ms"],
+                        "p95 (ms)": fer["p95_ms"]}]
+        for row in rows:
+            row["throughput / fer"] = row["faces/s (batch 64)"] / fer["faces_per_second"]
+            row["fer latency / this"] = fer["latency_ms"] / row["latency 1 face (ms, median)"]
+        return rows
+    rows = rows + [{"pipeline": "fer 25.10.3 (Haar + TFLite)", "frames": fer["video_frames"],
+                    "faces": fer["video_faces"], "FPS": fer["video_fps"]}]
+    for row in rows:
+        row["FPS / fer"] = row["FPS"] / fer["video_fps"]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "weights")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--fer-python", help="python of an environment with fer==25.10.3, to measure it beside")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     model = resolve_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print(f"model {model.name}, {args.threads} threads, torch {torch.__version__}\n")
-        print("## Classifier\n\n" + table(backend_rows(model, args.threads, work)) + "\n")
-        print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
         video = make_video(work / "pan.avi")
+        fer = fer_figures(args.fer_python, video, args.threads, work) if args.fer_python else None
+        print(f"model {model.name}, {args.threads} threads, torch {torch.__version__}\n")
+        print("## Classifier\n\n" + table(with_fer(backend_rows(model, args.threads, work), fer, True)) + "\n")
+        print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
         rows = pipeline_rows(model, args.weights, video, "torch") + pipeline_rows(model, args.weights, video, "onnx")
-        print("## Whole pipeline on a 640x480 video (90 frames)\n\n" + table(rows))
+        print("## Whole pipeline on a 640x480 video (90 frames)\n\n" + table(with_fer(rows, fer, False)))
 
 
 if __name__ == "__main__":
