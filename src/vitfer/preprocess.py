@@ -23,6 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+#: the image files vitfer reads (folders, globs, data sets)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"})
+
 
 def resize_face(image: np.ndarray, size: int) -> np.ndarray:
     """Resize a face to ``size`` x ``size``: area interpolation when shrinking, bilinear when growing."""

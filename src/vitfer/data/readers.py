@@ -11,14 +11,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from vitfer.labels import FER2013_IDS, UnknownLabelError, canonical_name
+from vitfer.preprocess import IMAGE_SUFFIXES  # noqa: F401 - read from here by older code
 from vitfer.errors import VitferError
 
 log = logging.getLogger(__name__)
 OnError = Literal["raise", "skip"]
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"})
 MANIFEST_COLUMNS = ["item", "label", "source", "split"]
 FER2013_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 SPLIT_DIR_NAMES = {
@@ -218,6 +217,8 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     if round(len(labels) * min(f for f in (val_fraction, test_fraction) if f > 0)) < 1:
         raise DataError(f"{len(labels)} images are too few for a {val_fraction:.0%}/{test_fraction:.0%} "
                         "validation/test split; add images, or give the set train/, val/ and test/ folders")
+    from sklearn.model_selection import train_test_split  # only when a split is made: startup stays quick
+
     _, rest = train_test_split(index, test_size=held, random_state=seed, stratify=stratify)
     if test_fraction == 0:
         split[rest] = "val"

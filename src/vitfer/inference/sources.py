@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vitfer.data.readers import IMAGE_SUFFIXES
+from vitfer.preprocess import IMAGE_SUFFIXES
 from vitfer.errors import VitferError
 
 log = logging.getLogger(__name__)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from vitfer.preprocess import Preprocess
 from vitfer.runs import atomic_write
-from vitfer.models.factory import FERNet, ModelConfig, build_from_config, safe_load
 from vitfer.errors import VitferError
+
+if TYPE_CHECKING:  # the model factory (and timm) load only when a model is built: prediction via ONNX needs none
+    from vitfer.models.factory import FERNet
 
 FORMAT_VERSION = 1
 
@@ -79,6 +83,20 @@ def resolve_model(model: str | Path | None) -> Path:
     return path
 
 
+def safe_load(path: Path, error: type[Exception]) -> object:
+    """``torch.load`` that never runs code from the file: tensors and plain data only (``weights_only``).
+
+    A file that needs more (a pickled class, a ``__reduce__`` payload) is refused with ``error``, naming it.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(f"refusing to load {path}: it holds Python objects beyond tensors and plain data, which could "
+                    "run code when loaded; vitfer files never do. Re-save its state_dict if you trust it") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
+        raise error(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Read a vitfer model file or Lightning checkpoint and check it describes itself."""
     path = Path(path).expanduser()
@@ -104,6 +122,8 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     """Load any vitfer checkpoint (exported ``model.pt`` or Lightning ``.ckpt``) in eval mode."""
     data = read_checkpoint(path)
     meta = data["vitfer"]
+    from vitfer.models.factory import ModelConfig, build_from_config
+
     config = ModelConfig(**meta["model_config"])
     model = build_from_config(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in model_state(data).items()}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from torch import nn
 
 from vitfer.models.cct import CCT
 from vitfer.hub import DownloadError, local_or_named
+from vitfer.models.checkpoint import safe_load
 from vitfer.models.cnn import SmallCNN, timm_cnn
 from vitfer.models.distilled import DistilledTokens, TwoTokenHead
 from vitfer.models.hybrid import ConvStemViT
@@ -179,20 +179,6 @@ def _feature_dim(backbone: nn.Module, config: ModelConfig) -> int:
         features = backbone(torch.zeros(1, config.in_chans, size, size))
         backbone.train(was_training)
     return features.shape[-1]
-
-
-def safe_load(path: Path, error: type[Exception]) -> object:
-    """``torch.load`` that never runs code from the file: tensors and plain data only (``weights_only``).
-
-    A file that needs more (a pickled class, a ``__reduce__`` payload) is refused with ``error``, naming it.
-    """
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise error(f"refusing to load {path}: it holds Python objects beyond tensors and plain data, which could "
-                    "run code when loaded; vitfer files never do. Re-save its state_dict if you trust it") from None
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
-        raise error(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
