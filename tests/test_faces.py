@@ -85,7 +85,7 @@ def test_missing_detector_file_is_named(tmp_path):
     with pytest.raises(DetectorError, match="nothing.onnx"):
         create_detector("yunet", tmp_path / "nothing.onnx")
     with pytest.raises(DetectorError, match="unknown detector"):
-        create_detector("mtcnn")
+        create_detector("retinaface")
 
 
 def test_square_crop_inside_frame():
