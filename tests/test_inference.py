@@ -441,3 +441,14 @@ def test_a_folder_predicted_by_two_processes_gives_the_same_rows(tiny_checkpoint
         assert len(list((tmp_path / f"out{workers}").rglob("*_annotated.jpg"))) == 6
     assert [r["source"] for r in rows[1]] == [r["source"] for r in rows[2]]  # the images' order
     assert [r["p_happy"] for r in rows[1]] == [r["p_happy"] for r in rows[2]]
+
+
+@pytest.mark.parametrize("verb", ["predict", "train", "serve", "explain", "benchmark", "evaluate"])
+def test_help_names_options_without_type_tags_and_one_detector_option(verb):
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+
+    text = CliRunner().invoke(app, [verb, "--help"], terminal_width=200).output
+    assert "Usage" in text and not any(tag in text for tag in ("<str>", "<float>", "<int>", "<path>"))
+    assert "--no-detect" not in text  # --detector none is the one way to say it

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from vitfer import checks
 
@@ -21,7 +22,7 @@ app.add_typer(data_app, name="data")
 
 #: The face-detection options, one definition for every verb that finds faces (predict, explain, serve).
 DetectorOption = Annotated[str, typer.Option(help="face detector: yunet (shipped; the default) | haar | ssd | mtcnn "
-                                                   "(pip install 'vitfer[mtcnn]') | none (each image is already one "
+                                                   "(pip install 'vitfer\\[mtcnn]') | none (each image is already one "
                                                    "face crop)")]
 DetectorModelOption = Annotated[Optional[Path], typer.Option(help="a local YuNet .onnx or SSD .pb file instead of "
                                                                   "the shipped or downloaded one")]
@@ -430,6 +431,20 @@ def serve_cmd(
                          max_queue=max_queue, max_pixels=max_pixels, read_timeout=read_timeout)
     run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
                 detector_model, workers)
+
+
+class HelpWithoutTypeTags(TyperCommand):
+    """Help that names each option and says what it does, without ``<str>``/``<float>`` type tags."""
+
+    def format_help(self, ctx, formatter) -> None:
+        for param in self.params:
+            param.display_type_rich = lambda ctx: None  # the help text says what a value is
+        super().format_help(ctx, formatter)
+
+
+for _typer_app in (app, data_app):
+    for _command in _typer_app.registered_commands:
+        _command.cls = HelpWithoutTypeTags
 
 
 def main() -> None:
