@@ -13,6 +13,16 @@ from vitfer.labels import EMOTIONS_7
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory) -> Path:
+    """Downloads and ONNX exports of the tests go to a folder of their own, never to the user's cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("vitfer-cache")
+    os.environ["VITFER_CACHE"] = str(folder)
+    return folder
+
+
 def face_like(label: int, seed: int, size: int = 48) -> np.ndarray:
     """A grayscale image whose bright block position encodes the class (learnable), plus noise."""
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ from vitfer.inference.tracking import FaceTracker
 from vitfer.faces.detectors import FaceBox
 from vitfer.labels import EMOTIONS_7
 from vitfer.preprocess import Preprocess
-from vitfer.models.checkpoint import load_model, resolve_model, save_model
+from vitfer.models.checkpoint import CheckpointError, load_model, resolve_model, save_model
 from vitfer.models.factory import build_model
 
 
@@ -48,7 +48,7 @@ def test_no_faces_is_an_empty_result(tiny_checkpoint):
 
 
 def test_no_detect_classifies_whole_image_like_training(tiny_checkpoint):
-    predictor = Predictor(tiny_checkpoint, detector="none")
+    predictor = Predictor(tiny_checkpoint, detector="none", backend="torch")  # compared with PyTorch below
     face = np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8)
     result = predictor.predict(face)
     assert len(result) == 1 and result[0].box == (0, 0, 48, 48)
@@ -452,3 +452,18 @@ def test_help_names_options_without_type_tags_and_one_detector_option(verb):
     text = CliRunner().invoke(app, [verb, "--help"], terminal_width=200).output
     assert "Usage" in text and not any(tag in text for tag in ("<str>", "<float>", "<int>", "<path>"))
     assert "--no-detect" not in text  # --detector none is the one way to say it
+
+
+def test_the_default_backend_is_onnx_int8_when_installed_else_pytorch(tiny_checkpoint, monkeypatch, private_cache):
+    from vitfer.inference import backends
+
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed")
+    auto = backends.create_backend(tiny_checkpoint, "auto")
+    assert auto.name == "onnx" and list((private_cache / "onnx").glob("tiny-*.int8.onnx"))
+    faces = torch.randint(0, 256, (4, 1, 48, 48), dtype=torch.uint8)
+    torch_probs = backends.create_backend(tiny_checkpoint, "torch").probabilities(faces)
+    assert np.abs(auto.probabilities(faces) - torch_probs).max() < 0.01  # int8 matrix products, close to fp32
+    monkeypatch.setattr(backends, "onnx_available", lambda: False)
+    assert backends.create_backend(tiny_checkpoint, "auto").name == "torch"
+    with pytest.raises(CheckpointError, match="unknown backend 'tensorrt'"):
+        backends.create_backend(tiny_checkpoint, "tensorrt")

@@ -189,7 +189,8 @@ def predict_cmd(
     no_detect: NoDetectOption = False,
     threshold: ThresholdOption = 0.5,
     min_face: MinFaceOption = 24,
-    backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+    backend: Annotated[str, typer.Option(help="auto (ONNX Runtime int8 when installed, else PyTorch) | torch | onnx "
+                                              "| onnx-int8")] = "auto",
     out: Annotated[Optional[Path], typer.Option(help="folder for annotated images / video")] = Path("runs/predict"),
     save: Annotated[Optional[Path], typer.Option(help="CSV or JSON file with one row per face")] = None,
     smoothing: Annotated[str, typer.Option(help="video smoothing: ema | window | none")] = "ema",
@@ -408,7 +409,8 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     detector: DetectorOption = "yunet",
     detector_model: DetectorModelOption = None,
-    backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+    backend: Annotated[str, typer.Option(help="auto (ONNX Runtime int8 when installed, else PyTorch) | torch | onnx "
+                                              "| onnx-int8")] = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
     max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,
     max_queue: Annotated[int, typer.Option(help="waiting requests before answering 503")] = 32,

@@ -28,8 +28,8 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
     """One overlay per face of every image in ``source`` (a file, folder or glob); the detector options are
     ``predict``'s, and ``detector='none'`` treats each image as one face crop. Images where no face is found are
     listed with ``faces: 0`` and no overlay."""
-    predictor = Predictor(checkpoint, detector=detector, threshold=threshold, detector_model=detector_model,
-                          min_face=min_face)
+    predictor = Predictor(checkpoint, detector=detector, backend="torch", threshold=threshold,
+                          detector_model=detector_model, min_face=min_face)
     if not isinstance(predictor.backend, TorchBackend):
         raise ExplainError(f"explanations need the PyTorch model (its attention or gradients); give the .pt or run "
                            f"folder that {checkpoint} was exported from")

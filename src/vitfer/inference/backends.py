@@ -113,24 +113,47 @@ def onnx_cache_path(checkpoint: Path) -> Path:
     return root / "onnx" / f"{checkpoint.stem}-{digest}.onnx"
 
 
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+
+
+def onnx_available() -> bool:
+    """Whether ONNX Runtime and the exporter's packages are installed (``pip install 'vitfer[onnx]'``)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx", "onnxscript"))
+
+
+def onnx_file_for(path: Path, quantized: bool) -> Path:
+    """The cached ONNX export of a checkpoint (int8 matrix products when ``quantized``), exported on first use."""
+    fp32 = onnx_cache_path(path)
+    target = fp32.with_name(fp32.stem + ".int8.onnx") if quantized else fp32
+    if not target.is_file():
+        from vitfer.inference.export import export_onnx
+
+        export_onnx(path, fp32, quantize=quantized)
+    return target
+
+
 def create_backend(model: str | Path | None = None, backend: str = "torch",
                    threads: int | None = None) -> TorchBackend | OnnxBackend:
-    """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file; ``threads`` sets the CPU threads of its
-    inference (PyTorch's for the process, or the ONNX Runtime session's); None keeps the library's default."""
+    """A backend for a checkpoint (.pt/.ckpt) or an exported .onnx file.
+
+    ``backend``: torch; onnx (fp32) or onnx-int8 (int8 matrix products: the shipped model loses 0.06 points of
+    PublicTest accuracy to it, see benchmarks/results/inference.md), exported once into the cache; auto =
+    onnx-int8 when ONNX Runtime is installed, else torch. ``threads`` sets the CPU threads of inference
+    (PyTorch's for the process, or the ONNX Runtime session's); None keeps the library's default.
+    """
+    if backend not in BACKENDS:
+        raise CheckpointError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
     if threads is not None and threads < 1:
         raise CheckpointError(f"--threads must be 1 or more, got {threads}")
     path = resolve_model(model)
-    if backend == "onnx" or path.suffix == ".onnx":
-        if path.suffix != ".onnx":
-            onnx_path = onnx_cache_path(path)
-            if not onnx_path.is_file():
-                from vitfer.inference.export import export_onnx
-
-                export_onnx(path, onnx_path)
-            path = onnx_path
+    if backend == "auto":
+        backend = "onnx-int8" if path.suffix == ".onnx" or onnx_available() else "torch"
+    if path.suffix == ".onnx":
         return OnnxBackend(path, threads)
-    if backend != "torch":
-        raise CheckpointError(f"unknown backend {backend!r}; use torch or onnx")
+    if backend in ("onnx", "onnx-int8"):
+        return OnnxBackend(onnx_file_for(path, quantized=backend == "onnx-int8"), threads)
     if threads is not None:
         torch.set_num_threads(threads)
     return TorchBackend(load_model(path))

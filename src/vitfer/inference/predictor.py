@@ -50,7 +50,7 @@ class Predictor:
     ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
     """
 
-    def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "torch",
+    def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                  detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                  threads: int | None = None) -> None:
         self.backend = create_backend(model, backend, threads)

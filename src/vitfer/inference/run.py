@@ -93,7 +93,7 @@ def parallel_results(source: str, workers: int, settings: tuple, out_dir: Path |
 
 def run_prediction(source: str, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
-                   backend: str = "torch", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
+                   backend: str = "auto", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print, on_error: str = "skip",
                    exist_ok: bool = False, progress: bool = False,

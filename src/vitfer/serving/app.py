@@ -151,7 +151,7 @@ def loopback_hosts(host: str) -> list[str] | None:
     return None  # bound to a real interface: reachable under names we cannot know
 
 
-def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "torch",
+def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
                predictor: Predictor | None = None, detector_model: str | Path | None = None,
                allowed_hosts: list[str] | None = None) -> FastAPI:
@@ -313,7 +313,7 @@ def app_from_environment() -> FastAPI:
 
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = DEFAULT_DETECTOR,
-          backend: str = "torch", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
+          backend: str = "auto", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
           detector_model: str | Path | None = None, workers: int = 1) -> None:
     """Run the app with uvicorn; ``workers`` > 1 starts that many processes, each with its own model copy,
     sharing the port (each process keeps its own inference slots and queue)."""
