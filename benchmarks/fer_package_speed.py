@@ -16,16 +16,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 from fer.fer import FER
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+from timing import timed  # benchmarks/timing.py, beside this file
 
 
 def main(video: str, threads: str, out: str) -> None:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from timing import timed  # benchmarks/timing.py
 from vitfer.faces.detectors import create_detector
 from vitfer.inference.backends import OnnxBackend, TorchBackend
 from vitfer.shipped import EXAMPLE_IMAGE
@@ -36,16 +37,6 @@ def table(rows: list[dict]) -> str:
     head = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
     return head + "\n".join("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values())
                             + " |" for r in rows)
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:

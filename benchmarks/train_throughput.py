@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 
-from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.data.transforms import AugmentConfig
+from vitfer.evaluation.benchmark import faces_per_second, train_step_seconds
 from vitfer.preprocess import Preprocess
 from vitfer.evaluation.compare import forward_gflops
 from vitfer.models.checkpoint import count_parameters
@@ -28,34 +28,11 @@ def measure(name: str, size: int, batch: int, steps: int) -> dict:
     torch.manual_seed(0)
     model = build_model(name, 7, img_size=size)
     preprocess = Preprocess(img_size=size, in_channels=3)
-    augment = BatchAugment(AugmentConfig(), 48)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    faces = torch.randint(0, 256, (batch, 1, 48, 48), dtype=torch.uint8)
-    labels = torch.randint(0, 7, (batch,))
-
-    def train_step() -> None:
-        x = preprocess.finish(augment(preprocess.to_float(faces)))
-        loss = torch.nn.functional.cross_entropy(model(x), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    model.train()
-    train_step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        train_step()
-    train_ips = batch * steps / (time.perf_counter() - start)
-    model.eval()
-    with torch.no_grad():
-        model(preprocess(faces))
-        start = time.perf_counter()
-        for _ in range(steps):
-            model(preprocess(faces))
-        eval_ips = batch * steps / (time.perf_counter() - start)
+    step = train_step_seconds(model, preprocess, AugmentConfig(), batch, steps)  # what `vitfer benchmark` plans with
+    eval_ips = faces_per_second(model, 3, size, batch=batch)
     return {"model": name, "input": f"{size}px", "params (M)": count_parameters(model) / 1e6,
-            "GFLOPs": forward_gflops(model.eval(), 3, size), "train img/s": train_ips, "eval img/s": eval_ips,
-            "epoch of FER2013 (min)": 28709 / train_ips / 60}
+            "GFLOPs": forward_gflops(model.eval(), 3, size), "train img/s": batch / step, "eval img/s": eval_ips,
+            "epoch of FER2013 (min)": 28709 * step / batch / 60}
 
 
 def main() -> None:

@@ -24,6 +24,15 @@ JAFFE_CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "SA"
 _JAFFE_NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})\d*\.\d+\.tiff?$", re.IGNORECASE)
 
 
+def with_val_from_train(manifest: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """A release without a validation split: a seeded stratified ``val_fraction`` of its train split becomes one."""
+    train = (manifest["split"] == "train").to_numpy()
+    if train.any() and val_fraction > 0:
+        manifest.loc[train, "split"] = stratified_split(manifest.loc[train, "label"].to_numpy(), val_fraction, 0.0,
+                                                        seed)
+    return manifest
+
+
 def find_affectnet_lists(root: Path) -> dict[str, Path]:
     """training.csv / validation.csv of an AffectNet release (in ``root`` or one folder below it)."""
     found = {}
@@ -86,11 +95,7 @@ def read_affectnet(root: str | Path, on_error: OnError = "raise", seed: int = 0,
                          "arousal": float(row["arousal"]) if row.get("arousal") else None})
     if not rows:
         raise DataError(f"no usable AffectNet rows under {root}")
-    manifest = new_manifest(rows, skipped)
-    train = (manifest["split"] == "train").to_numpy()
-    if train.any() and val_fraction > 0:
-        manifest.loc[train, "split"] = stratified_split(manifest.loc[train, "label"].to_numpy(), val_fraction, 0.0,
-                                                        seed)
+    manifest = with_val_from_train(new_manifest(rows, skipped), val_fraction, seed)
     manifest.attrs["dropped"] = dict(dropped)
     return manifest
 
@@ -129,11 +134,7 @@ def read_rafdb(root: str | Path, on_error: OnError = "raise", seed: int = 0, ima
         rows.append({"item": str(file), "label": RAFDB_IDS[int(parts[1])], "source": "rafdb", "split": split})
     if not rows:
         raise DataError(f"no usable RAF-DB rows in {labels}")
-    manifest = new_manifest(rows, skipped)
-    train = (manifest["split"] == "train").to_numpy()
-    if train.any() and val_fraction > 0:
-        manifest.loc[train, "split"] = stratified_split(manifest.loc[train, "label"].to_numpy(), val_fraction, 0.0,
-                                                        seed)
+    manifest = with_val_from_train(new_manifest(rows, skipped), val_fraction, seed)
     return manifest
 
 
