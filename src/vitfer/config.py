@@ -158,7 +158,12 @@ def set_dotted(values: dict[str, Any], dotted: str) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML recipe (or the defaults) and apply ``key=value`` overrides."""
+    """Load a YAML recipe (or the defaults) and apply ``key=value`` overrides.
+
+    >>> config = load_config("configs/cnn3.yaml", ["train.lr=3e-4", "data.path=fer2013"])  # doctest: +SKIP
+    >>> config.train.lr                                                                   # doctest: +SKIP
+    0.0003
+    """
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)

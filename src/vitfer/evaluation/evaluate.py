@@ -150,7 +150,11 @@ def eval_size(loaded: LoadedModel) -> tuple[int, int]:
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
              on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None) -> dict:
-    """Evaluate a checkpoint on one split; writes metrics.json, report.md and figures to ``out_dir``.
+    """Evaluate a model (a shipped name, run folder, .pt/.ckpt or .onnx) on one split; writes metrics.json,
+    report.md and figures to ``out_dir``.
+
+    >>> results = evaluate("default", "fer2013", split="val", tta="flip")  # doctest: +SKIP
+    >>> results["plain"]["accuracy"], results["plain"]["macro"]["f1"]     # doctest: +SKIP
 
     ``lowpass_sigma`` replaces the model's own input low-pass (see ``Preprocess.lowpass_sigma``) to measure its effect.
     """

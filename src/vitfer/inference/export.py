@@ -15,7 +15,12 @@ EXPORT_REVISION = 2  # bump when exported graphs change (2: hybrid ViT batch axi
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quantize: bool = False) -> Path:
-    """Write ``out`` (.onnx) for a vitfer checkpoint; labels and preprocessing go into its metadata."""
+    """Write ``out`` (.onnx) for a vitfer checkpoint; labels and preprocessing go into its metadata. With
+    ``quantize``, also ``<out>.int8.onnx`` (int8 matrix products), whose path is returned.
+
+    >>> export_onnx("runs/r18/model.pt", "r18.onnx", quantize=True)  # doctest: +SKIP
+    PosixPath('r18.int8.onnx')
+    """
     import onnx
 
     loaded = load_model(checkpoint)

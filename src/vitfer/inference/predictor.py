@@ -46,6 +46,10 @@ def as_bgr(image: ImageInput) -> np.ndarray:
 class Predictor:
     """Detect every face, crop it as training saw faces, classify all faces of a frame in one batch.
 
+    >>> predictor = Predictor("ferplus", detector="yunet", threshold=0.6)   # doctest: +SKIP
+    >>> for result in predictor.stream("clip.mp4"):                        # doctest: +SKIP
+    ...     print(result.time, [(f.face_id, f.label) for f in result.faces])
+
     ``model``: None/'default' (bundled), a .pt/.ckpt checkpoint or an exported .onnx file.
     ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
     """

@@ -119,7 +119,11 @@ def model_state(data: dict) -> dict[str, torch.Tensor]:
 
 
 def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
-    """Load any vitfer checkpoint (exported ``model.pt`` or Lightning ``.ckpt``) in eval mode."""
+    """Load any vitfer checkpoint (exported ``model.pt`` or Lightning ``.ckpt``) in eval mode.
+
+    >>> loaded = load_model(resolve_model("runs/r18"))          # doctest: +SKIP
+    >>> loaded.labels, loaded.preprocess.img_size               # doctest: +SKIP
+    """
     data = read_checkpoint(path)
     meta = data["vitfer"]
     from vitfer.models.factory import ModelConfig, build_from_config

@@ -232,6 +232,9 @@ def build_model(name: str = "hybrid_vit_tiny", num_classes: int = 7, pretrained:
                 **options) -> FERNet:
     """Build any model vitfer knows.
 
+    >>> model = build_model("cct_tiny", num_classes=7, img_size=48)              # doctest: +SKIP
+    >>> model = build_model("hybrid_vit_tiny", pretrained="mobilenet_v2_1.0_224_quant.tflite")  # doctest: +SKIP
+
     ``pretrained``: None/False = random init; True = download by name (needs internet);
     a path = local weights (.tflite MobileNetV2, vitfer checkpoint, .safetensors/.pth state dict).
     ``freeze``: none | head | blocks:N | full (see ``vitfer.models.freeze``).
