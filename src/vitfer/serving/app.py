@@ -161,7 +161,9 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     allowed_origins = list(cors_origins or [])
     predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model)
     gate = InferenceGate(limits)
-    app = FastAPI(title="vitfer", version="0.1.0", docs_url=None, redoc_url=None,
+    from vitfer import __version__
+
+    app = FastAPI(title="vitfer", version=__version__, docs_url=None, redoc_url=None,
                   description="Facial expression recognition: POST an image, get faces with emotions.")
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
