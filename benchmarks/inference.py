@@ -57,6 +57,20 @@ def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:
     return rows
 
 
+def thread_rows(model: Path, work: Path) -> list[dict]:
+    """The default backend (ONNX Runtime int8) with 1 and 2 threads, at batch 1 and batch 64."""
+    onnx8 = export_onnx(model, work / "threads.onnx", quantize=True)
+    batch = torch.randint(0, 256, (64, 1, 48, 48), dtype=torch.uint8)
+    rows = []
+    for threads in (1, 2):
+        backend = OnnxBackend(onnx8, threads)
+        one = timed(lambda b=backend: b.probabilities(batch[:1]), 100)
+        many = timed(lambda b=backend: b.probabilities(batch), 10)
+        rows.append({"threads": threads, "latency 1 face (ms, median)": 1000 * statistics.median(one),
+                     "faces/s (batch 64)": 64 / statistics.median(many)})
+    return rows
+
+
 def detector_rows(weights: Path) -> list[dict]:
     frame = cv2.resize(cv2.imread(str(EXAMPLE_IMAGE)), (640, 480))
     choices = [("yunet", None), ("haar", None),
@@ -98,7 +112,8 @@ def pipeline_rows(model: Path, weights: Path, video: Path, backend: str) -> list
         for result in predictor.stream(str(video)):
             frames += 1
             faces += len(result.faces)
-        rows.append({"pipeline": f"{detector} + {backend}", "frames": frames, "faces": faces,
+        name = f"{detector} + {backend}" + (" (the default: no flags)" if (detector, backend) == ("yunet", "auto") else "")
+        rows.append({"pipeline": name, "frames": frames, "faces": faces,
                      "FPS": frames / (time.perf_counter() - start)})
     return rows
 
@@ -147,8 +162,9 @@ def main() -> None:
         fer = fer_figures(args.fer_python, video, args.threads, work) if args.fer_python else None
         print(f"model {model.name}, {args.threads} threads, torch {torch.__version__}\n")
         print("## Classifier\n\n" + table(with_fer(backend_rows(model, args.threads, work), fer, True)) + "\n")
+        print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(thread_rows(model, work)) + "\n")
         print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
-        rows = pipeline_rows(model, args.weights, video, "torch") + pipeline_rows(model, args.weights, video, "onnx")
+        rows = [row for backend in ("auto", "torch", "onnx") for row in pipeline_rows(model, args.weights, video, backend)]
         print("## Whole pipeline on a 640x480 video (90 frames)\n\n" + table(with_fer(rows, fer, False)))
 
 
