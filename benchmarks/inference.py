@@ -112,7 +112,8 @@ def pipeline_rows(model: Path, weights: Path, video: Path, backend: str) -> list
         for result in predictor.stream(str(video)):
             frames += 1
             faces += len(result.faces)
-        name = f"{detector} + {backend}" + (" (the default: no flags)" if (detector, backend) == ("yunet", "auto") else "")
+        default = (detector, backend) == ("yunet", "auto")
+        name = f"{detector} + {backend}" + (" (the default: no flags)" if default else "")
         rows.append({"pipeline": name, "frames": frames, "faces": faces,
                      "FPS": frames / (time.perf_counter() - start)})
     return rows
@@ -164,7 +165,8 @@ def main() -> None:
         print("## Classifier\n\n" + table(with_fer(backend_rows(model, args.threads, work), fer, True)) + "\n")
         print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(thread_rows(model, work)) + "\n")
         print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
-        rows = [row for backend in ("auto", "torch", "onnx") for row in pipeline_rows(model, args.weights, video, backend)]
+        rows = [row for backend in ("auto", "torch", "onnx")
+                for row in pipeline_rows(model, args.weights, video, backend)]
         print("## Whole pipeline on a 640x480 video (90 frames)\n\n" + table(with_fer(rows, fer, False)))
 
 
