@@ -124,6 +124,9 @@ async def hostile(url: str, image: bytes, stop: asyncio.Event, outcomes: Counter
                 outcomes[f"{kind}: HTTP {reply.status_code}"] += 1
             except asyncio.TimeoutError:
                 outcomes[f"{kind}: hung up"] += 1
+            except asyncio.CancelledError:  # the load ended while this request was under way
+                outcomes[f"{kind}: still under way when the load ended"] += 1
+                raise
             except httpx.HTTPError as err:
                 outcomes[f"{kind}: {type(err).__name__}"] += 1
 
