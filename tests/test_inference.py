@@ -467,3 +467,32 @@ def test_the_default_backend_is_onnx_int8_when_installed_else_pytorch(tiny_check
     assert backends.create_backend(tiny_checkpoint, "auto").name == "torch"
     with pytest.raises(CheckpointError, match="unknown backend 'tensorrt'"):
         backends.create_backend(tiny_checkpoint, "tensorrt")
+
+
+def test_a_batch_function_for_data_engines(tiny_checkpoint, astronaut, tmp_path):
+    import pandas as pd
+
+    from vitfer.inference.batch import BatchPredictor
+
+    (tmp_path / "bad.jpg").write_bytes(b"no")
+    cv2.imwrite(str(tmp_path / "grey.png"), np.full((120, 160), 128, np.uint8))
+    table = BatchPredictor(tiny_checkpoint)(pd.DataFrame({"path": [str(astronaut), str(tmp_path / "bad.jpg"),
+                                                                   str(tmp_path / "grey.png")]}))
+    assert table["source"].tolist() == [str(astronaut), str(tmp_path / "bad.jpg"), str(tmp_path / "grey.png")]
+    assert table.loc[0, "label"] in EMOTIONS_7 and "p_happy" in table and pd.isna(table.loc[0, "error"])
+    assert "cannot decode" in table.loc[1, "error"] and table.loc[2, "error"] == "no face found"
+
+
+def test_the_batch_function_runs_in_ray_data(tiny_checkpoint, astronaut):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[data]'); the recipe is in "
+                                            "docs/scale.md")
+    from vitfer.inference.batch import BatchPredictor
+
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    try:
+        faces = (ray.data.from_items([{"path": str(astronaut)}] * 4)
+                 .map_batches(BatchPredictor, fn_constructor_args=(str(tiny_checkpoint),), batch_format="pandas",
+                              concurrency=2, batch_size=2).to_pandas())
+    finally:
+        ray.shutdown()
+    assert len(faces) == 4 and set(faces["label"]) <= set(EMOTIONS_7)

@@ -128,9 +128,18 @@ def onnx_file_for(path: Path, quantized: bool) -> Path:
     fp32 = onnx_cache_path(path)
     target = fp32.with_name(fp32.stem + ".int8.onnx") if quantized else fp32
     if not target.is_file():
+        import tempfile
+
         from vitfer.inference.export import export_onnx
 
-        export_onnx(path, fp32, quantize=quantized)
+        fp32.parent.mkdir(parents=True, exist_ok=True)
+        # exported in a folder of its own, then moved in one step: processes that start together (server or
+        # batch workers) never see, or clash over, each other's half-written files
+        with tempfile.TemporaryDirectory(dir=fp32.parent) as folder:
+            written = export_onnx(path, Path(folder) / fp32.name, quantize=quantized)
+            os.replace(written, target)
+            if quantized and not fp32.is_file():
+                os.replace(Path(folder) / fp32.name, fp32)
     return target
 
 
