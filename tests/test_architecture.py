@@ -15,7 +15,7 @@ LAYERS = {
     "errors": 0, "labels": 0, "shipped": 0, "hub": 0, "runs": 0, "preprocess": 0, "checks": 0,
     "data": 1, "faces": 1, "models": 1, "config": 1,
     "training": 2, "inference": 2,
-    "evaluation": 3, "explain": 3,
+    "evaluation": 3, "explanations": 3,
     "serving": 4, "api": 4, "cli": 4, "__init__": 4,
 }
 

@@ -134,8 +134,8 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
 
 def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, fer_folder, tiny_checkpoint,
                                                                       astronaut):
-    from vitfer.explain.maps import ExplainError
-    from vitfer.explain.run import explain_images
+    from vitfer.explanations.maps import ExplainError
+    from vitfer.explanations.run import explain_images
     from vitfer.inference.export import export_onnx
     from vitfer.inference.predictor import Predictor
     from vitfer.models.checkpoint import resolve_model

@@ -1,11 +1,13 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import torch
 
 from vitfer.preprocess import Preprocess
-from vitfer.explain.maps import ExplainError, explain_batch, rollout
-from vitfer.explain.run import class_mean_maps, explain_images
+from vitfer.explanations.maps import ExplainError, explain_batch, rollout
+from vitfer.explanations.run import class_mean_maps, explain_images
 from vitfer.labels import EMOTIONS_7
 from vitfer.models.checkpoint import LoadedModel, save_model
 from vitfer.models.factory import build_model
@@ -65,3 +67,13 @@ def test_class_mean_maps(tmp_path, fer_folder):
     path = save_model(tmp_path / "vit.pt", model, Preprocess(img_size=32, in_channels=3), EMOTIONS_7)
     out = class_mean_maps(path, fer_folder, "val", tmp_path / "maps.png", per_class=2)
     assert cv2.imread(str(out)).shape[1] > 500
+
+
+def test_explaining_twice_keeps_the_first_overlays(tmp_path, tiny_checkpoint, astronaut, monkeypatch):
+    import vitfer
+
+    monkeypatch.chdir(tmp_path)
+    first = vitfer.explain(tiny_checkpoint, astronaut, method="gradcam")
+    second = vitfer.explain(tiny_checkpoint, astronaut, method="gradcam")
+    assert Path(first[0]["overlay"]).parent == Path("runs/explain")
+    assert Path(second[0]["overlay"]).parent == Path("runs/explain2") and Path(first[0]["overlay"]).is_file()

@@ -327,3 +327,12 @@ def test_two_process_ddp_on_the_cpu_trains_on_every_face_once(tmp_path, fer_fold
     assert ddp["train_images"].tolist() == one["train_images"].tolist() == [42.0]  # 2 x 21 faces, 3 steps each
     assert ddp["step"].item() < one["step"].item()  # each process took half the steps
     assert load_model(tmp_path / "runs" / "ddp" / "model.pt").name == "cnn3"
+
+
+def test_training_again_under_a_used_name_makes_a_new_run_folder(tmp_path, fer_folder):
+    first = train(tiny_config(tmp_path, fer_folder, train={"epochs": 1}), progress=False)
+    stamp = (first / "model.pt").stat().st_mtime
+    second = train(tiny_config(tmp_path, fer_folder, train={"epochs": 1}), progress=False)
+    assert second == first.with_name("t-2") and (second / "model.pt").is_file()
+    assert (first / "model.pt").stat().st_mtime == stamp  # the first run is untouched
+    assert load_config(second / "config.yaml").name == "t-2"

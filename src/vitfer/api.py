@@ -46,14 +46,16 @@ def train(config: str | Path | None = None, data: str | Path | None = None, mode
 def explain(model: str | Path = "default", source: str | Path | None = None, data: str | Path | None = None,
             out: str | Path = "runs/explain", method: str = "rollout", split: str = "val", per_class: int = 64,
             detector: str = DEFAULT_DETECTOR, threshold: float = 0.5, detector_model: str | Path | None = None,
-            min_face: int = 24) -> list[dict] | Path:
+            min_face: int = 24, exist_ok: bool = False) -> list[dict] | Path:
     """Where the model looks: one overlay per face of ``source`` (a list of rows), or with ``data`` the per-class
-    mean maps over one split (the PNG's path).
+    mean maps over one split (the PNG's path). ``out`` is taken afresh (runs/explain2, ...) unless ``exist_ok``.
 
     >>> rows = vitfer.explain("default", "photo.jpg", method="gradcam")  # doctest: +SKIP
     """
-    from vitfer.explain.run import class_mean_maps, explain_images
+    from vitfer.explanations.run import class_mean_maps, explain_images
+    from vitfer.runs import increment_path
 
+    out = increment_path(out, exist_ok)
     if data is not None:
         return class_mean_maps(model, data, split, Path(out) / f"class_maps_{method}.png", method=method,
                                per_class=per_class)
@@ -63,14 +65,19 @@ def explain(model: str | Path = "default", source: str | Path | None = None, dat
                           detector=detector, threshold=threshold, detector_model=detector_model, min_face=min_face)
 
 
-def compare(runs: list[str | Path], split: str = "val", out: str | Path = "runs/compare"):
-    """One table over evaluated runs (``comparison.md`` and ``.png`` in ``out``); returns it as a DataFrame.
+def compare(runs: list[str | Path], split: str = "val", out: str | Path = "runs/compare", exist_ok: bool = False):
+    """One table over evaluated runs (``comparison.md`` and ``.png`` in ``out``, taken afresh unless ``exist_ok``);
+    returns it as a DataFrame, its folder in ``attrs['out']``.
 
     >>> table = vitfer.compare(["runs/cnn3", "runs/default-hybrid-vit-tiny"])  # doctest: +SKIP
     """
     from vitfer.evaluation.compare import compare_runs
+    from vitfer.runs import increment_path
 
-    return compare_runs(runs, out, split=split)
+    out = increment_path(out, exist_ok)
+    table = compare_runs(runs, out, split=split)
+    table.attrs["out"] = str(out)
+    return table
 
 
 def benchmark(recipes: list[str | Path], data: str | Path, budget_minutes: float | None = None,

@@ -327,7 +327,8 @@ def explain_cmd(
     checkpoint: Annotated[str, typer.Argument(help="checkpoint, run folder, or 'default'")],
     source: Annotated[Optional[str], typer.Argument(help="image, folder or glob (omit with --data)")] = None,
     method: Annotated[str, typer.Option(help="rollout (ViTs) | gradcam (CNNs and ViTs)")] = "rollout",
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/explain"),
+    out: Annotated[Path, typer.Option(help="output folder (runs/explain2, ... when taken)")] = Path("runs/explain"),
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds results")] = False,
     detector: DetectorOption = "yunet",
     detector_model: DetectorModelOption = None,
     no_detect: NoDetectOption = False,
@@ -348,7 +349,7 @@ def explain_cmd(
 
     if data is None and source is None:
         fail("give an image, folder or glob to explain, or --data PATH for per-class maps")
-    rows = run_guarded(explain, checkpoint, source, data=data, out=out, method=method, split=split,
+    rows = run_guarded(explain, checkpoint, source, data=data, out=out, exist_ok=exist_ok, method=method, split=split,
                        per_class=per_class, detector="none" if no_detect else detector, threshold=threshold,
                        detector_model=detector_model, min_face=min_face)
     if data is not None:
@@ -363,16 +364,18 @@ def explain_cmd(
 def compare_cmd(
     runs: Annotated[list[Path], typer.Argument(help="run folders (evaluated with `vitfer evaluate`)")],
     split: Annotated[str, typer.Option(help=f"which evaluation to tabulate: {SPLIT_HELP}")] = "val",
-    out: Annotated[Path, typer.Option(help="folder for comparison.md and comparison.png")] = Path("runs/compare"),
+    out: Annotated[Path, typer.Option(help="folder for comparison.md and comparison.png (runs/compare2, ... when "
+                                           "taken)")] = Path("runs/compare"),
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds results")] = False,
 ) -> None:
     """One Markdown table over models (params, FLOPs, accuracy, F1, best/worst class, time/epoch) + bar chart."""
     with checked():
         for run in runs:
             checks.existing(run, "run folder")
-    from vitfer.evaluation.compare import compare_runs
+    from vitfer.api import compare
 
-    run_guarded(compare_runs, runs, out, split=split)
-    typer.echo((out / "comparison.md").read_text())
+    table = run_guarded(compare, runs, split=split, out=out, exist_ok=exist_ok)
+    typer.echo((Path(table.attrs["out"]) / "comparison.md").read_text())
 
 
 @app.command("benchmark")

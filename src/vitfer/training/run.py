@@ -175,6 +175,16 @@ def restore_metrics(metrics_csv: Path) -> None:
     earlier_csv.unlink()
 
 
+def free_run_dir(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``, ...: the first that holds no training results (checkpoints or a model
+    file). A folder made a moment ago by this run's first process (distributed training) is therefore reused."""
+    for number in range(1, 10_000):
+        candidate = path if number == 1 else path.with_name(f"{path.name}-{number}")
+        if not ((candidate / "checkpoints").exists() or (candidate / "model.pt").exists()):
+            return candidate
+    raise FileExistsError(f"no free run folder next to {path}")
+
+
 def resolve_pretrained(value: str) -> Path:
     """``model.pretrained`` as a local file: given, or fetched by name (see ``vitfer.hub``)."""
     from vitfer.hub import DownloadError, local_or_named
@@ -231,6 +241,9 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     run_dir = Path(config.runs_dir) / config.name
+    if not resume:  # a finished or running run is never overwritten: runs/<name>-2, -3, ... instead
+        run_dir = free_run_dir(run_dir)
+        config.name = run_dir.name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from vitfer.evaluation.evaluate import eval_size, load_eval_data  # noqa: E402
-from vitfer.explain.maps import ExplainError, explain_batch, overlay  # noqa: E402
+from vitfer.explanations.maps import ExplainError, explain_batch, overlay  # noqa: E402
 from vitfer.inference.backends import TorchBackend  # noqa: E402
 from vitfer.faces.detectors import DEFAULT_DETECTOR  # noqa: E402
 from vitfer.inference.predictor import Predictor  # noqa: E402
