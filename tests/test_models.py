@@ -213,3 +213,15 @@ def test_a_model_file_that_would_run_code_is_refused(tmp_path):
     assert result.returncode != 0 and "refusing to load" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not marker.exists()
+
+
+def test_weights_from_another_input_size_keep_a_resampled_position_embedding(tmp_path):
+    small = build_model("vit_tiny_patch16_224", 7, img_size=64)  # 4 x 4 patches
+    torch.save(small.state_dict(), tmp_path / "small.pt")
+    large = build_model("vit_tiny_patch16_224", 7, img_size=112, pretrained=tmp_path / "small.pt")  # 7 x 7
+    loaded, source = large.backbone.pos_embed.detach(), small.backbone.pos_embed.detach()
+    assert loaded.shape == (1, 1 + 49, 192)
+    assert torch.equal(loaded[:, 0], source[:, 0])  # the class token's entry as it was
+    assert torch.equal(large.backbone.blocks[0].attn.qkv.weight, small.backbone.blocks[0].attn.qkv.weight)
+    from timm.layers import resample_abs_pos_embed
+    assert torch.allclose(loaded, resample_abs_pos_embed(source, new_size=[7, 7], num_prefix_tokens=1))

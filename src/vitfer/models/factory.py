@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from vitfer.models.distilled import DistilledTokens, TwoTokenHead
 from vitfer.models.hybrid import ConvStemViT
 from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tflite
 from vitfer.errors import VitferError
+
+log = logging.getLogger(__name__)
 
 #: vitfer's own model names -> short description (timm names are accepted as well).
 VITFER_MODELS: dict[str, str] = {
@@ -216,15 +219,36 @@ def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
         state = state["state_dict"]
     state = {k.removeprefix("model."): v for k, v in state.items()}
     own = model.state_dict()
-    if any(k.startswith("backbone.") for k in state):
-        usable = {k: v for k, v in state.items() if k.startswith("backbone.") and k in own and v.shape == own[k].shape}
-    else:  # a bare backbone state dict, e.g. timm weights saved to a file
-        usable = {f"backbone.{k}": v for k, v in state.items()
-                  if f"backbone.{k}" in own and v.shape == own[f"backbone.{k}"].shape}
+    if not any(k.startswith("backbone.") for k in state):  # a bare backbone state dict, e.g. timm weights
+        state = {f"backbone.{k}": v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if k.startswith("backbone.") and k in own}
+    for key, value in state.items():
+        if key.endswith("pos_embed") and value.ndim == 3 and value.shape != own[key].shape:
+            state[key] = resample_position_embedding(value, own[key], model.backbone)
+    usable = {k: v for k, v in state.items() if v.shape == own[k].shape}
     if not usable:
         raise WeightImportError(f"no tensor in {path} fits model {model.config.name!r}")
+    left_out = sorted(set(state) - set(usable))
+    if left_out:
+        log.warning("%d tensor(s) of %s do not fit %s and were left out: %s", len(left_out), path,
+                    model.config.name, ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""))
     model.load_state_dict(usable, strict=False)
     return model
+
+
+def resample_position_embedding(weights: torch.Tensor, target: torch.Tensor, backbone: nn.Module) -> torch.Tensor:
+    """A position embedding learnt on another input size, resampled to this model's token grid (timm's bicubic
+    resampling; the class and distillation tokens' own entries are kept)."""
+    from timm.layers import resample_abs_pos_embed
+
+    vit = getattr(backbone, "vit", backbone)  # DeiT-distilled wraps its ViT
+    prefix = int(getattr(vit, "num_prefix_tokens", 1 if hasattr(vit, "cls_token") else 0))
+    side = int(round((target.shape[1] - prefix) ** 0.5))
+    old_side = int(round((weights.shape[1] - prefix) ** 0.5))
+    if side * side + prefix != target.shape[1] or old_side * old_side + prefix != weights.shape[1]:
+        return weights  # not a square grid: left out, and said so
+    return resample_abs_pos_embed(weights, new_size=[side, side], old_size=[old_side, old_side],
+                                  num_prefix_tokens=prefix)
 
 
 def build_model(name: str = "hybrid_vit_tiny", num_classes: int = 7, pretrained: bool | str | None = None,
