@@ -77,3 +77,23 @@ def test_explaining_twice_keeps_the_first_overlays(tmp_path, tiny_checkpoint, as
     second = vitfer.explain(tiny_checkpoint, astronaut, method="gradcam")
     assert Path(first[0]["overlay"]).parent == Path("runs/explain")
     assert Path(second[0]["overlay"]).parent == Path("runs/explain2") and Path(first[0]["overlay"]).is_file()
+
+
+@pytest.mark.parametrize("method", ["gradcam++", "xgradcam", "layercam", "eigencam", "scorecam"])
+def test_every_cam_method_of_the_registry_explains_a_cnn_and_a_vit(method):
+    from vitfer.explanations.maps import METHODS
+
+    assert method in METHODS
+    for model, size in ((loaded("cnn3", 48), 48), (loaded("hybrid_vit_tiny", 64), 40)):
+        maps, probs = explain_batch(model, faces(2, size), method)
+        assert maps.shape == (2, size, size) and 0 <= maps.min() and maps.max() <= 1 and probs.shape == (2, 7)
+
+
+def test_the_explain_help_lists_every_method():
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+    from vitfer.explanations.maps import METHODS
+
+    text = CliRunner().invoke(app, ["explain", "--help"], terminal_width=300).output
+    assert all(method in text for method in METHODS)

@@ -326,7 +326,8 @@ def calibrate_cmd(
 def explain_cmd(
     checkpoint: Annotated[str, typer.Argument(help="checkpoint, run folder, or 'default'")],
     source: Annotated[Optional[str], typer.Argument(help="image, folder or glob (omit with --data)")] = None,
-    method: Annotated[str, typer.Option(help="rollout (ViTs) | gradcam (CNNs and ViTs)")] = "rollout",
+    method: Annotated[str, typer.Option(help="rollout (ViTs) | gradcam | gradcam++ | xgradcam | layercam | "
+                                             "eigencam | scorecam (CNNs and ViTs, pytorch-grad-cam)")] = "rollout",
     out: Annotated[Path, typer.Option(help="output folder (runs/explain2, ... when taken)")] = Path("runs/explain"),
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds results")] = False,
     detector: DetectorOption = "yunet",

@@ -15,7 +15,10 @@ from torch import nn
 from vitfer.models.checkpoint import LoadedModel
 from vitfer.errors import VitferError
 
-METHODS = ("rollout", "gradcam")
+#: class-activation methods of pytorch-grad-cam, by the name ``--method`` takes (one call signature for all)
+CAM_METHODS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
+               "eigencam": "EigenCAM", "scorecam": "ScoreCAM"}
+METHODS = ("rollout", *CAM_METHODS)
 
 
 class ExplainError(VitferError, ValueError):
@@ -101,7 +104,7 @@ def explain_batch(loaded: LoadedModel, faces: torch.Tensor, method: str = "rollo
     Grad-CAM explains ``target`` (a class index) or, when None, each face's predicted class.
     """
     if method not in METHODS:
-        raise ExplainError(f"unknown method {method!r}; use {' or '.join(METHODS)}")
+        raise ExplainError(f"unknown method {method!r}; use {', '.join(METHODS)}")
     model = loaded.model.plain().eval()  # one view: maps and activations line up with the input
     x = loaded.preprocess(faces)
     size = faces.shape[-2:]
@@ -114,14 +117,16 @@ def explain_batch(loaded: LoadedModel, faces: torch.Tensor, method: str = "rollo
             probs = model(x).softmax(-1)
         maps = rollout(attentions, prefix_tokens(model.backbone))
     else:
-        from pytorch_grad_cam import GradCAM
+        import pytorch_grad_cam
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        cam_class = getattr(pytorch_grad_cam, CAM_METHODS[method])
 
         with torch.no_grad():
             probs = model(x).softmax(-1)
         classes = probs.argmax(-1).tolist() if target is None else [target] * len(x)
         layer, reshape = gradcam_target(model)
-        with GradCAM(model=model, target_layers=[layer], reshape_transform=reshape) as cam:
+        with cam_class(model=model, target_layers=[layer], reshape_transform=reshape) as cam:
             maps = torch.from_numpy(cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes]))
     maps = F.interpolate(maps[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
     return maps.clamp(0, 1).numpy(), probs.numpy()

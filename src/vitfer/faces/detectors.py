@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 import cv2
@@ -179,7 +180,14 @@ class MTCNNDetector:
         return boxes
 
 
-DETECTORS = ("yunet", "haar", "ssd", "mtcnn")
+#: detector name -> factory(model_path, threshold, min_size); a new detector is one class and one entry here
+DETECTOR_FACTORIES: dict[str, Callable[[str | Path | None, float, int], FaceDetector]] = {
+    "yunet": lambda path, threshold, min_size: YuNetDetector(path, threshold, min_size),
+    "haar": lambda path, threshold, min_size: HaarDetector(min_size=min_size, threshold=threshold),
+    "ssd": lambda path, threshold, min_size: SSDDetector(path, threshold=threshold, min_size=min_size),
+    "mtcnn": lambda path, threshold, min_size: MTCNNDetector(threshold=threshold, min_size=min_size),
+}
+DETECTORS = tuple(DETECTOR_FACTORIES)
 DEFAULT_DETECTOR = "yunet"
 
 
@@ -191,12 +199,6 @@ def create_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None 
     >>> detector = create_detector("yunet", threshold=0.6)
     >>> boxes = detector.detect(cv2.imread("photo.jpg"))  # doctest: +SKIP
     """
-    if name == "haar":
-        return HaarDetector(min_size=min_size, threshold=threshold)
-    if name == "yunet":
-        return YuNetDetector(model_path, threshold, min_size)
-    if name == "ssd":
-        return SSDDetector(model_path, threshold=threshold, min_size=min_size)
-    if name == "mtcnn":
-        return MTCNNDetector(threshold=threshold, min_size=min_size)
-    raise DetectorError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
+    if name not in DETECTOR_FACTORIES:
+        raise DetectorError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
+    return DETECTOR_FACTORIES[name](model_path, threshold, min_size)
