@@ -38,7 +38,8 @@ def make_video(path: Path, minutes: float, fps: int) -> int:
 def peak_rss_of(command: list[str]) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of a command, sampled from /proc while it runs."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the command
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
     peak = 0
     while process.poll() is None:
         try:
@@ -49,7 +50,8 @@ def peak_rss_of(command: list[str]) -> tuple[float, float]:
             break
         time.sleep(0.5)
     if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read()[-1000:]}")
+        log.seek(0)
+        raise SystemExit(f"{' '.join(command)} failed: {log.read()[-1000:]}")
     return time.perf_counter() - start, peak / 1024
 
 
