@@ -90,6 +90,17 @@ async def run_load(url: str, image: bytes, requests: int, clients: int) -> tuple
     return latencies, errors, elapsed
 
 
+def server_peak_rss(pid: int) -> float:
+    """The server process's peak resident memory so far (MiB; the kernel's VmHWM), 0 if unknown."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def png_bomb(side: int = 30_000) -> bytes:
     """A valid PNG header (signature, IHDR with its CRC) claiming ``side`` x ``side`` pixels, and no pixels."""
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
@@ -178,6 +189,7 @@ def main() -> None:
         if args.hostile:
             runs.append((f"beside {args.hostile} hostile clients",
                          asyncio.run(load_beside_hostiles(url, image, args, outcomes))))
+        peak_rss = server_peak_rss(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -198,6 +210,7 @@ def main() -> None:
         print("| hostile client: server's answer | count |\n|---|---|")
         for outcome, count in sorted(outcomes.items()):
             print(f"| {outcome} | {count} |")
+    print(f"\nserver peak RSS after the run(s): {peak_rss:.0f} MiB (VmHWM; one worker process)")
     for message in sorted(set(errors_all))[:10]:
         print(f"error: {message}")
     sys.exit(1 if errors_all else 0)
