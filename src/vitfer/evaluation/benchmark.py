@@ -106,9 +106,9 @@ def epochs_for_minutes(config: Config, minutes: float, train_images: int, val_im
     size = model.config.resolved_img_size()
     per_face = 1.0 / faces_per_second(model, model.config.in_chans, size, batch=128, seconds=1.0)
     teacher = 1.0 + (0.15 if config.train.teacher else 0.0)  # a frozen teacher's forward pass per step
-    epoch = max(1, train_images // config.train.batch_size) * step * teacher + val_images * per_face
-    fit = minutes * 60.0 / epoch
     steps = max(1, train_images // config.train.batch_size)
+    epoch = steps * step * teacher + val_images * per_face
+    fit = minutes * 60.0 / epoch
     # a model too slow for one epoch in the budget trains one shortened epoch (the batches that fit)
     batches = None if fit >= 1 else max(1, math.floor(fit * steps))
     return {"epochs": max(1, math.floor(fit)), "train_batches": batches,
