@@ -163,3 +163,18 @@ def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, f
     assert len(rows) == 1 and Path(rows[0]["overlay"]).is_file()
     with pytest.raises(ExplainError, match="need the PyTorch model"):
         explain_images(onnx, astronaut, tmp_path / "y", method="gradcam")
+
+
+def test_evaluation_calibration_and_class_maps_read_the_fold_the_model_trained_on(tmp_path, fer_folder):
+    from vitfer.data.readers import read_dataset
+    from vitfer.evaluation.evaluate import split_for
+    from vitfer.models.checkpoint import load_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn3", 7, img_size=48).eval()
+    path = save_model(tmp_path / "fold2.pt", model, Preprocess(img_size=48, in_channels=3), EMOTIONS_7,
+                      config={"seed": 3, "data": {"folds": 5, "fold": 2, "size": 48, "channels": 1}})
+    fold = read_dataset(fer_folder, seed=3, folds=5, fold=2)
+    expected = sorted(fold.loc[fold["split"] == "test", "item"])
+    assert sorted(split_for(load_model(path), fer_folder, "test").items) == expected  # not PrivateTest's 14 faces
+    assert expected != sorted(read_dataset(fer_folder).query("split == 'test'")["item"])

@@ -74,13 +74,12 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
 
     A model calibrated before keeps one overall temperature (the product). Returns the calibration record.
     """
-    from vitfer.evaluation.evaluate import eval_size, load_eval_data
+    from vitfer.evaluation.evaluate import split_for
     from vitfer.models.checkpoint import resolve_model
 
     path = resolve_model(checkpoint)
     loaded = load_model(path)
-    size, channels = eval_size(loaded)
-    eval_data = load_eval_data(data, split, loaded.labels, size, channels)
+    eval_data = split_for(loaded, data, split)
     logits = view_logits_of(loaded, eval_data.images)[..., eval_data.model_columns]
     targets = torch.as_tensor(eval_data.targets)
     temperature = fit_temperature(logits, targets)

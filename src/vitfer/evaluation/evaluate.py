@@ -111,9 +111,7 @@ def compare_backends_on_data(checkpoint: str | Path, onnx_files: list[Path], dat
                              split: str = "val", batch_size: int = 256) -> list[dict]:
     """Accuracy and agreement with PyTorch of each exported file on one labelled split: the cost of int8."""
     reference_backend = create_backend(resolve_model(checkpoint))
-    size, channels = eval_size(reference_backend)
-    eval_data = load_eval_data(data, split, reference_backend.labels, size, channels,
-                               **split_settings(reference_backend))
+    eval_data = split_for(reference_backend, data, split)
     backends = [("pytorch", reference_backend)] + [(path.name, OnnxBackend(path)) for path in onnx_files]
     rows, reference = [], None
     for name, backend in backends:
@@ -132,7 +130,7 @@ def restrict(probabilities: np.ndarray, columns: list[int]) -> np.ndarray:
     return kept / np.clip(kept.sum(axis=1, keepdims=True), 1e-12, None)
 
 
-def split_settings(loaded: LoadedModel) -> dict:
+def split_settings(loaded: LoadedModel | Backend) -> dict:
     """The seed, k-fold and grouping a model was trained with, so that its evaluation reads the same splits."""
     config = loaded.meta.get("config") or {}
     data = config.get("data", {})
@@ -140,11 +138,19 @@ def split_settings(loaded: LoadedModel) -> dict:
             "group_by": data.get("group_by") or None}
 
 
-def eval_size(loaded: LoadedModel) -> tuple[int, int]:
+def eval_size(loaded: LoadedModel | Backend) -> tuple[int, int]:
     """Decode size and channels as at training time (from the stored config), else the model's input."""
     data = (loaded.meta.get("config") or {}).get("data", {})
     channels = data.get("channels") or (1 if loaded.preprocess.grayscale else 3)
     return int(data.get("size") or loaded.preprocess.img_size), int(channels)
+
+
+def split_for(model: LoadedModel | Backend, data: str | Path, split: str, kind: str = "auto",
+              on_error: OnError = "raise") -> EvalData:
+    """One split of a data set as this model was trained to see it: its decode size and channels, and the seed
+    and k-fold of its training, so evaluation, calibration and explanation all read the model's own splits."""
+    size, channels = eval_size(model)
+    return load_eval_data(data, split, model.labels, size, channels, kind, on_error, **split_settings(model))
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
@@ -165,8 +171,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
                               "or the .pt it was exported from")
     if lowpass_sigma is not None:
         backend.preprocess.lowpass_sigma = lowpass_sigma
-    size, channels = eval_size(backend)
-    eval_data = load_eval_data(data, split, backend.labels, size, channels, kind, on_error, **split_settings(backend))
+    eval_data = split_for(backend, data, split, kind, on_error)
     name = backend.meta["model_config"]["name"]
     if out_dir is None:
         base = path.parent.parent if path.parent.name == "checkpoints" else path.parent

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from vitfer.evaluation.evaluate import eval_size, load_eval_data  # noqa: E402
+from vitfer.evaluation.evaluate import split_for  # noqa: E402
 from vitfer.explanations.maps import ExplainError, explain_batch, overlay  # noqa: E402
 from vitfer.inference.backends import TorchBackend  # noqa: E402
 from vitfer.faces.detectors import DEFAULT_DETECTOR  # noqa: E402
@@ -65,8 +65,7 @@ def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: s
                     per_class: int = 64, batch_size: int = 64) -> Path:
     """Mean map and mean face of up to ``per_class`` faces of each true class: where the model looks per emotion."""
     loaded = load_model(resolve_model(checkpoint))
-    size, channels = eval_size(loaded)
-    data_split = load_eval_data(data, split, loaded.labels, size, channels)
+    data_split = split_for(loaded, data, split)
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(2, len(data_split.labels), figsize=(2 * len(data_split.labels), 4.4), squeeze=False)
     for column, name in enumerate(tqdm(data_split.labels, desc="mean maps", unit="class", disable=None,
