@@ -8,19 +8,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def increment_path(path: str | Path, exist_ok: bool = False) -> Path:
-    """``path`` itself when it is free (or ``exist_ok``), else the first free ``path2``, ``path3``, ..."""
+def increment_path(path: str | Path, exist_ok: bool = False, sep: str = "",
+                   taken: Callable[[Path], bool] | None = None) -> Path:
+    """``path`` itself when it is free (or ``exist_ok``), else the first free ``path2``, ``path3``, ...
+    (``path-2``, ... with ``sep='-'``). ``taken`` says what makes a path not free; by default, existing and
+    not being an empty folder."""
     path = Path(path)
-    if exist_ok or not path.exists() or (path.is_dir() and not any(path.iterdir())):
+    taken = taken or (lambda p: p.exists() and not (p.is_dir() and not any(p.iterdir())))
+    if exist_ok or not taken(path):
         return path
     for number in range(2, 10_000):
-        candidate = path.with_name(f"{path.name}{number}")
-        if not candidate.exists():
+        candidate = path.with_name(f"{path.name}{sep}{number}")
+        if not taken(candidate):
             return candidate
     raise FileExistsError(f"no free output folder next to {path}; pass exist_ok to reuse it")
 

@@ -29,6 +29,7 @@ from vitfer.models.distilled import TwoTokenHead
 from vitfer.models.factory import FERNet, build_model
 from vitfer.training.distill import load_teacher
 from vitfer.training.module import FERModule
+from vitfer.runs import increment_path
 
 log = logging.getLogger(__name__)
 
@@ -175,14 +176,10 @@ def restore_metrics(metrics_csv: Path) -> None:
     earlier_csv.unlink()
 
 
-def free_run_dir(path: Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``, ...: the first that holds no training results (checkpoints or a model
-    file). A folder made a moment ago by this run's first process (distributed training) is therefore reused."""
-    for number in range(1, 10_000):
-        candidate = path if number == 1 else path.with_name(f"{path.name}-{number}")
-        if not ((candidate / "checkpoints").exists() or (candidate / "model.pt").exists()):
-            return candidate
-    raise FileExistsError(f"no free run folder next to {path}")
+def holds_results(folder: Path) -> bool:
+    """A run folder with checkpoints or a model file; one made a moment ago by this run's first process (distributed
+    training) holds none yet, so every process picks the same folder."""
+    return (folder / "checkpoints").exists() or (folder / "model.pt").exists()
 
 
 def resolve_pretrained(value: str) -> Path:
@@ -242,7 +239,7 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
         torch.set_num_threads(config.train.threads)
     run_dir = Path(config.runs_dir) / config.name
     if not resume:  # a finished or running run is never overwritten: runs/<name>-2, -3, ... instead
-        run_dir = free_run_dir(run_dir)
+        run_dir = increment_path(run_dir, sep="-", taken=holds_results)
         config.name = run_dir.name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
