@@ -184,16 +184,21 @@ def _feature_dim(backbone: nn.Module, config: ModelConfig) -> int:
     return features.shape[-1]
 
 
+def pretrained_file(value: str | Path) -> Path:
+    """``model.pretrained`` as a local file: the file given, or one fetched by name (see ``vitfer.hub``)."""
+    try:
+        return local_or_named(value, "model.pretrained (--pretrained)")
+    except DownloadError as err:
+        raise WeightImportError(str(err)) from None
+
+
 def load_pretrained(model: FERNet, path: str | Path) -> FERNet:
     """Load weights from a file: a .tflite MobileNetV2, a vitfer checkpoint, or a timm/torch state dict file.
 
     A path that does not exist may name a file vitfer downloads (``vitfer.hub``), e.g.
     ``mobilenet_v2_1.0_224_quant.tflite``: it is fetched once (SHA-256 checked) and cached.
     """
-    try:
-        path = local_or_named(path, "model.pretrained (--pretrained)")
-    except DownloadError as err:
-        raise WeightImportError(str(err)) from None
+    path = pretrained_file(path)
     if path.suffix == ".tflite":
         mobilenet = mobilenetv2_from_tflite(path)
         if isinstance(model.backbone, ConvStemViT):

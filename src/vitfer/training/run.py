@@ -26,7 +26,7 @@ from vitfer.data.readers import DataError, merge_manifests, read_dataset
 from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
 from vitfer.models.distilled import TwoTokenHead
-from vitfer.models.factory import FERNet, build_model
+from vitfer.models.factory import FERNet, build_model, pretrained_file
 from vitfer.training.distill import load_teacher
 from vitfer.training.module import FERModule
 from vitfer.runs import increment_path
@@ -182,17 +182,6 @@ def holds_results(folder: Path) -> bool:
     return (folder / "checkpoints").exists() or (folder / "model.pt").exists()
 
 
-def resolve_pretrained(value: str) -> Path:
-    """``model.pretrained`` as a local file: given, or fetched by name (see ``vitfer.hub``)."""
-    from vitfer.hub import DownloadError, local_or_named
-    from vitfer.models.tflite_import import WeightImportError
-
-    try:
-        return local_or_named(value, "model.pretrained (--pretrained)")
-    except DownloadError as err:
-        raise WeightImportError(str(err)) from None
-
-
 def one_row_per_epoch(metrics_csv: Path) -> None:
     """Merge Lightning's separate training and validation rows into one row per epoch."""
     if not metrics_csv.is_file() or metrics_csv.stat().st_size == 0:
@@ -233,7 +222,7 @@ def train(config: Config, resume: str | Path | None = None, progress: bool = Tru
 def _train(config: Config, resume: str | Path | None, progress: bool, verbose: bool) -> Path:
     m = config.model
     if isinstance(m.pretrained, str) and m.pretrained:  # a missing file fails now, before any run folder is made
-        m.pretrained = str(resolve_pretrained(m.pretrained))
+        m.pretrained = str(pretrained_file(m.pretrained))
     L.seed_everything(config.seed, workers=True, verbose=verbose)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
