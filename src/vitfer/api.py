@@ -20,13 +20,21 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
+def _overrides(overrides: dict[str, Any] | list[str] | None) -> list[str]:
+    """``{"train.lr": 3e-4}`` or ``["train.lr=3e-4"]`` (as ``--set`` gives them) as ``key=value`` lines."""
+    if isinstance(overrides, dict):
+        return [_override(k, v) for k, v in overrides.items()]
+    return list(overrides or [])
+
+
 def train(config: str | Path | None = None, data: str | Path | None = None, model: str | None = None,
           epochs: int | None = None, name: str | None = None, pretrained: str | Path | bool | None = None,
-          resume: str | Path | None = None, overrides: dict[str, Any] | None = None, verbose: bool = False,
+          resume: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None,
+          verbose: bool = False,
           progress: bool = True) -> Path:
     """Train a model as ``vitfer train`` does; returns the run folder (``runs/<name>``).
 
-    ``overrides`` takes any config key in dotted form, as ``--set`` does.
+    ``overrides`` takes any config key in dotted form, as a dict or as ``--set``'s ``key=value`` lines.
 
     >>> run = vitfer.train("configs/default.yaml", data="fer2013", epochs=5,
     ...                    overrides={"train.lr": 3e-4, "model.pretrained": "mobilenet_v2_1.0_224_quant.tflite"})
@@ -35,7 +43,7 @@ def train(config: str | Path | None = None, data: str | Path | None = None, mode
     from vitfer.config import load_config
     from vitfer.training.run import train as run_training
 
-    settings = [_override(k, v) for k, v in (overrides or {}).items()]
+    settings = _overrides(overrides)
     for key, value in (("data.path", data), ("model.name", model), ("train.epochs", epochs), ("name", name),
                        ("model.pretrained", pretrained)):
         if value is not None:
@@ -82,7 +90,7 @@ def compare(runs: list[str | Path], split: str = "val", out: str | Path = "runs/
 
 def benchmark(recipes: list[str | Path], data: str | Path, budget_minutes: float | None = None,
               budget_epochs: int | None = None, out: str | Path = "runs/benchmark", final_test: bool = True,
-              overrides: dict[str, Any] | None = None):
+              overrides: dict[str, Any] | list[str] | None = None):
     """Train every recipe under one budget and tabulate them (see ``vitfer benchmark``); resumes in ``out``.
 
     >>> table = vitfer.benchmark(sorted(Path("configs/compare").glob("*.yaml")), "fer2013",
@@ -91,4 +99,4 @@ def benchmark(recipes: list[str | Path], data: str | Path, budget_minutes: float
     from vitfer.evaluation.benchmark import Budget, benchmark as run_benchmark
 
     return run_benchmark(recipes, data, out, Budget(epochs=budget_epochs, minutes=budget_minutes),
-                         overrides=[_override(k, v) for k, v in (overrides or {}).items()], final_test=final_test)
+                         overrides=_overrides(overrides), final_test=final_test)

@@ -165,14 +165,10 @@ def train_cmd(
             checks.existing(pretrained, "--pretrained weights")
     from vitfer.api import train
 
-    settings = dict(s.split("=", 1) for s in set_ or [] if "=" in s)
-    bad = [s for s in set_ or [] if "=" not in s]
-    if bad:
-        fail(f"--set {bad[0]!r} must look like section.key=value")
     try:
         run_dir = train(config, data=data, model=model, epochs=epochs, name=name,
                         pretrained=True if pretrained == "hub" else pretrained, resume=resume,
-                        overrides=settings, verbose=verbose)
+                        overrides=set_, verbose=verbose)
     except user_errors() as err:
         fail(str(err))
     if os.environ.get("LOCAL_RANK", "0") == "0":  # the other processes of a distributed run say nothing
