@@ -161,7 +161,7 @@ def test_a_face_below_the_minimum_size_is_reported_with_the_reason(tiny_checkpoi
     summary = run_prediction(str(small), model=tiny_checkpoint, out_dir=None, min_face=64, echo=lines.append)
     assert str(summary).startswith("1 frame(s), 0 face(s)")
     assert lines == [f"{small}: no face found (faces under 64 px are ignored: lower --min-face, or pass "
-                     "--no-detect if the image is already a face crop)"]
+                     "--detector none if the image is already a face crop)"]
     assert len(Predictor(tiny_checkpoint, min_face=24).predict(small)) == 1
 
 

@@ -50,6 +50,13 @@ def annotated_path(out_dir: Path, image: str, root: Path | None) -> Path:
     return out_dir / relative.parent / f"{relative.stem}_annotated{suffix}"
 
 
+def write_annotated(drawn, out_dir: Path, image: str, root: Path | None) -> None:
+    """An annotated image at its ``annotated_path``, folders made as needed."""
+    target = annotated_path(out_dir, image, root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), drawn)
+
+
 _worker: Predictor | None = None
 
 
@@ -71,9 +78,7 @@ def _predict_one(job: tuple) -> FrameResult:
     faces = list(_worker.predict(image))
     result = FrameResult(str(path), 0, 0.0, faces, image)
     if out_dir is not None:
-        target = annotated_path(out_dir, str(path), root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), annotate(image, result, bars))
+        write_annotated(annotate(image, result, bars), out_dir, str(path), root)
     result.image = None
     return result
 
@@ -124,15 +129,17 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     video_out = None
     meter = FPSMeter()
     complete = False
-    no_face = (f"no face found (faces under {min_face} px are ignored: lower --min-face, or pass --no-detect "
+    no_face = (f"no face found (faces under {min_face} px are ignored: lower --min-face, or pass --detector none "
                "if the image is already a face crop)")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     video = kind in ("video", "webcam")
-    source_fps, total = video_properties(source) if video else (0.0, len(image_paths(source)))
-    if max_frames is not None and kind != "image":
+    source_fps, frame_count = video_properties(source) if video else (0.0, 0)
+    show_bar = progress and kind != "image"
+    total = (frame_count if video else len(image_paths(source))) if show_bar else 0  # a folder is listed for it
+    if show_bar and max_frames is not None:
         total = min(total, max_frames) if total else max_frames
-    bar = tqdm(total=total or None, unit="frame" if video else "image", disable=not progress or kind == "image",
+    bar = tqdm(total=total or None, unit="frame" if video else "image", disable=not show_bar,
                dynamic_ncols=True, leave=False)
     say = bar.write if not bar.disable else echo
     timeline_dir = Path(save).parent if save else out_dir
@@ -175,9 +182,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                                                     source_fps if source_fps > 0 else 25.0, (width, height))
                     video_out.write(drawn)
                 else:
-                    target = annotated_path(out_dir, result.source, root)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(target), drawn)
+                    write_annotated(drawn, out_dir, result.source, root)
             if show:  # the processing rate is drawn on the live window only, never into saved files
                 cv2.putText(drawn, f"{fps:.1f} FPS", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
                 cv2.imshow("vitfer", drawn)
