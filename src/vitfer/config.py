@@ -21,7 +21,7 @@ class ConfigError(VitferError, ValueError):
 @dataclass
 class DataConfig:
     path: str = ""
-    kind: str = "auto"  # see vitfer.data.readers.DATASET_KINDS
+    kind: str = "auto"  # see vitfer.data.readers.dataset_kinds()
     extra_paths: list[str] = field(default_factory=list)  # merged with path (e.g. CK+48, AffectNet)
     num_classes: int = 7
     size: int = 48  # cache resolution

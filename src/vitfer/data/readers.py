@@ -323,8 +323,9 @@ def _readers() -> dict:
     }
 
 
-DATASET_KINDS = ("auto", "fer2013-csv", "fer2013-folder", "manifest", "ferplus", "affectnet", "affectnet-folders",
-                 "rafdb", "ckplus", "jaffe", "folders")
+def dataset_kinds() -> tuple[str, ...]:
+    """Every ``kind`` ``read_dataset`` takes: auto, and the reader registry's keys."""
+    return ("auto", *_readers())
 
 
 def detect_kind(path: Path) -> str:
@@ -346,7 +347,7 @@ def detect_kind(path: Path) -> str:
 def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "raise", seed: int = 0,
                  source: str | None = None, ferplus_protocol: str = "majority", folds: int = 0, fold: int = 0,
                  group_by: str | None = None) -> pd.DataFrame:
-    """Read any supported data set (``DATASET_KINDS``; ``auto`` tells them apart by their files).
+    """Read any supported data set (``dataset_kinds()``; ``auto`` tells them apart by their files).
 
     ``folds`` > 1: the split of fold ``fold`` of a seeded k-fold cross-validation replaces the data set's own;
     ``group_by`` (e.g. 'subject', which CK+ and JAFFE carry) keeps each group inside one split.
@@ -354,11 +355,12 @@ def read_dataset(path: str | Path, kind: str = "auto", on_error: OnError = "rais
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"data path does not exist: {path}")
-    if kind not in DATASET_KINDS:
-        raise DataError(f"unknown data set kind {kind!r}; use {', '.join(DATASET_KINDS)}")
+    readers = _readers()
+    if kind != "auto" and kind not in readers:
+        raise DataError(f"unknown data set kind {kind!r}; use {', '.join(dataset_kinds())}")
     if kind == "auto":
         kind = detect_kind(path)
-    manifest = _readers()[kind](path, on_error, seed, source=source, ferplus_protocol=ferplus_protocol)
+    manifest = readers[kind](path, on_error, seed, source=source, ferplus_protocol=ferplus_protocol)
     if folds:
         from vitfer.data.splits import kfold
 
