@@ -43,6 +43,8 @@ def test_affectnet_official_release(tmp_path):
     assert first["label"] == "neutral" and (first["x1"], first["y1"], first["x2"], first["y2"]) == (50, 30, 98, 78)
     assert manifest.set_index("label").loc["contempt", "source"].iloc[0] == "affectnet"
     assert {"valence", "arousal"} <= set(manifest.columns)
+    given_the_lists = read_dataset(root / "Manually_Annotated_file_lists", kind="affectnet")
+    assert given_the_lists["item"].tolist() == manifest["item"].tolist()  # the images found beside the lists
     cache = build_cache(manifest, num_classes=8)
     expected = face_like(0, seed=0)  # the crop is the face, not the grey frame around it
     assert np.abs(cache.images[0, 0].numpy().astype(int) - expected.astype(int)).mean() < 3

@@ -47,8 +47,8 @@ def is_affectnet(root: Path) -> bool:
     lists = find_affectnet_lists(root) if root.is_dir() else {}
     if not lists:
         return False
-    header = next(iter(lists.values())).open(encoding="utf-8", errors="replace").readline()
-    return "subDirectory_filePath" in header
+    with next(iter(lists.values())).open(encoding="utf-8", errors="replace") as handle:
+        return "subDirectory_filePath" in handle.readline()
 
 
 def read_affectnet(root: str | Path, on_error: OnError = "raise", seed: int = 0,
@@ -60,7 +60,8 @@ def read_affectnet(root: str | Path, on_error: OnError = "raise", seed: int = 0,
     lists = find_affectnet_lists(root)
     if "training.csv" not in lists and "validation.csv" not in lists:
         raise DataError(f"{root} holds no AffectNet training.csv or validation.csv")
-    images = next((folder for folder in (root / "Manually_Annotated_Images", root,
+    # the images beside the lists' folder (root given as the release or as its file-lists folder), else root
+    images = next((folder for folder in (root / "Manually_Annotated_Images",
                                          next(iter(lists.values())).parent.parent / "Manually_Annotated_Images")
                    if folder.is_dir()), root)
     rows, skipped, dropped = [], [], Counter()
