@@ -45,8 +45,14 @@ REMOTE_FILES: dict[str, RemoteFile] = {
 }
 
 
+def cache_root() -> Path:
+    """vitfer's cache folder: ``$VITFER_CACHE``, else ``~/.cache/vitfer`` (downloads, ONNX exports)."""
+    return Path(os.environ.get("VITFER_CACHE", "~/.cache/vitfer")).expanduser()
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("VITFER_CACHE", Path.home() / ".cache" / "vitfer")) / "downloads"
+    """Where files fetched by name are kept."""
+    return cache_root() / "downloads"
 
 
 def sha256_of(path: Path) -> str:

@@ -109,8 +109,9 @@ def onnx_cache_path(checkpoint: Path) -> Path:
     digest = hashlib.sha256(checkpoint.read_bytes())
     digest.update(f"{__version__}|{EXPORT_REVISION}|{torch.__version__}".encode())
     digest = digest.hexdigest()[:16]
-    root = Path(os.environ.get("VITFER_CACHE", "~/.cache/vitfer")).expanduser()
-    return root / "onnx" / f"{checkpoint.stem}-{digest}.onnx"
+    from vitfer.hub import cache_root
+
+    return cache_root() / "onnx" / f"{checkpoint.stem}-{digest}.onnx"
 
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
