@@ -85,13 +85,13 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from vitfer.preprocess import Preprocess
-    from vitfer.models.checkpoint import save_model
+    from vitfer.models.checkpoint import describe, save_model
     from vitfer.models.factory import build_model
 
     torch.manual_seed(0)
     model = build_model("cnn3", 7, img_size=48).eval()
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    return save_model(path, model, Preprocess(img_size=48, in_channels=3), EMOTIONS_7)
+    return save_model(path, model, describe(model, Preprocess(img_size=48, in_channels=3), EMOTIONS_7))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from vitfer.preprocess import Preprocess
 from vitfer.explanations.maps import ExplainError, explain_batch, rollout
 from vitfer.explanations.run import class_mean_maps, explain_images
 from vitfer.labels import EMOTIONS_7
-from vitfer.models.checkpoint import LoadedModel, save_model
+from vitfer.models.checkpoint import LoadedModel, describe, save_model
 from vitfer.models.factory import build_model
 
 
@@ -64,7 +64,7 @@ def test_explain_images_marks_images_without_faces(tmp_path, tiny_checkpoint, as
 def test_class_mean_maps(tmp_path, fer_folder):
     torch.manual_seed(0)
     model = build_model("vit_tiny_patch16_224", 7, img_size=32, kwargs={"patch_size": 8, "depth": 2}).eval()
-    path = save_model(tmp_path / "vit.pt", model, Preprocess(img_size=32, in_channels=3), EMOTIONS_7)
+    path = save_model(tmp_path / "vit.pt", model, describe(model, Preprocess(img_size=32, in_channels=3), EMOTIONS_7))
     out = class_mean_maps(path, fer_folder, "val", tmp_path / "maps.png", per_class=2)
     assert cv2.imread(str(out)).shape[1] > 500
 

@@ -18,7 +18,7 @@ from vitfer.inference.tracking import FaceTracker
 from vitfer.faces.detectors import FaceBox
 from vitfer.labels import EMOTIONS_7
 from vitfer.preprocess import Preprocess
-from vitfer.models.checkpoint import CheckpointError, load_model, resolve_model, save_model
+from vitfer.models.checkpoint import CheckpointError, load_model, resolve_model, describe, save_model
 from vitfer.models.factory import build_model
 
 
@@ -230,7 +230,7 @@ def test_onnx_export_of_transformers_takes_any_batch(name, tmp_path):
     torch.manual_seed(0)
     model = build_model(name, 7, img_size=32 if name.startswith("vit") else 64).eval()
     preprocess = Preprocess(img_size=model.config.resolved_img_size(), in_channels=3, lowpass_sigma=3.0)
-    checkpoint = save_model(tmp_path / "m.pt", model, preprocess, EMOTIONS_7)
+    checkpoint = save_model(tmp_path / "m.pt", model, describe(model, preprocess, EMOTIONS_7))
     onnx_backend = OnnxBackend(export_onnx(checkpoint, tmp_path / "m.onnx"))
     torch_backend = TorchBackend(load_model(checkpoint))
     for batch in (1, 5):  # the export traces a batch of 2
@@ -257,7 +257,7 @@ def test_the_shipped_models_filter_nothing_and_are_calibrated(name):
     loaded = load_model(resolve_model(name))
     assert loaded.preprocess.lowpass_sigma == 0.0
     assert loaded.preprocess.decode_size == 48
-    calibration = loaded.meta["calibration"]
+    calibration = loaded.meta.calibration
     assert 0.3 < calibration["temperature"] < 5.0
     assert calibration["ece_after"] <= calibration["ece_before"]
 

@@ -6,7 +6,7 @@ from torch import nn
 
 from vitfer.preprocess import Preprocess
 from vitfer.labels import EMOTIONS_7
-from vitfer.models.checkpoint import load_model, save_model
+from vitfer.models.checkpoint import load_model, describe, save_model
 from vitfer.models.factory import ModelError, available_models, build_model
 from vitfer.models.freeze import gradual_unfreeze_mode
 from vitfer.models.tflite_import import WeightImportError
@@ -130,7 +130,8 @@ def test_hugging_face_encoders_run_at_any_size_freeze_and_load_offline(name, tmp
     reloaded = build_model(f"{name.split(':')[0]}:{folder}", 7, img_size=48, pretrained=True)
     for key, value in model.backbone.state_dict().items():
         assert torch.equal(reloaded.backbone.state_dict()[key], value), key
-    checkpoint = save_model(tmp_path / "m.pt", reloaded, Preprocess(img_size=48, in_channels=3), EMOTIONS_7)
+    description = describe(reloaded, Preprocess(img_size=48, in_channels=3), EMOTIONS_7)
+    checkpoint = save_model(tmp_path / "m.pt", reloaded, description)
     shutil.rmtree(folder)  # a vitfer checkpoint carries the encoder's config: no hub, no folder
     x = torch.randn(2, 3, 48, 48)
     with torch.no_grad():
@@ -225,3 +226,46 @@ def test_weights_from_another_input_size_keep_a_resampled_position_embedding(tmp
     assert torch.equal(large.backbone.blocks[0].attn.qkv.weight, small.backbone.blocks[0].attn.qkv.weight)
     from timm.layers import resample_abs_pos_embed
     assert torch.allclose(loaded, resample_abs_pos_embed(source, new_size=[7, 7], num_prefix_tokens=1))
+
+
+def test_vitfer_models_are_timm_models_with_their_own_configs(tmp_path):
+    import timm
+    from timm.data import resolve_data_config
+
+    from vitfer.models.checkpoint import describe, save_model
+    from vitfer.preprocess import Preprocess
+
+    hybrid = timm.create_model("vitfer_hybrid_vit_tiny", num_classes=7)
+    config = resolve_data_config(model=hybrid)
+    assert config["input_size"] == (3, 64, 64) and config["mean"] == (0.5, 0.5, 0.5)
+    assert hybrid(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+    assert resolve_data_config(model=timm.create_model("vitfer_resnet18"))["mean"] != (0.5, 0.5, 0.5)  # ImageNet
+    assert timm.create_model("vitfer_cnn3", in_chans=1, num_classes=3)(torch.zeros(2, 1, 48, 48)).shape == (2, 3)
+    # vitfer's 48-px-stem ResNet-18 beside timm's own, which is left as it was
+    assert timm.create_model("vitfer_resnet18").conv1.kernel_size == (3, 3)
+    assert timm.create_model("resnet18").conv1.kernel_size == (7, 7)
+
+    # a vitfer model file as timm's pretrained file: backbone and head; a 48-px one resampled to 64 px
+    trained = build_model("hybrid_vit_tiny", 7, img_size=48)
+    saved = save_model(tmp_path / "m.pt", trained, describe(trained, Preprocess(img_size=48), tuple("abcdefg")))
+    loaded = timm.create_model("vitfer_hybrid_vit_tiny", pretrained=True, num_classes=7,
+                               pretrained_cfg_overlay=dict(file=str(saved)))
+    assert loaded.pretrained_cfg["file"] == str(saved)
+    assert torch.equal(loaded.head.weight, trained.head.weight)
+    assert torch.equal(loaded.blocks[0].attn.qkv.weight, trained.backbone.blocks[0].attn.qkv.weight)
+    from timm.layers import resample_abs_pos_embed
+    assert loaded.pos_embed.shape == (1, 17, 192)  # 4 x 4 tokens + [CLS], not the random initialisation
+    assert torch.allclose(loaded.pos_embed, resample_abs_pos_embed(trained.backbone.pos_embed, new_size=[4, 4],
+                                                                   num_prefix_tokens=1))
+    with pytest.raises(WeightImportError, match="cct_tiny has no weights to download"):
+        timm.create_model("vitfer_cct_tiny", pretrained=True)
+
+
+@pytest.mark.skipif(not TFLITE.is_file(), reason="../shared/weights is absent: no MobileNetV2 .tflite")
+def test_timm_loads_the_tflite_stem_through_vitfers_loader():
+    import timm
+
+    from vitfer.models.tflite_import import mobilenetv2_from_tflite
+
+    model = timm.create_model("vitfer_hybrid_vit_tiny", pretrained=True, pretrained_cfg_overlay=dict(file=str(TFLITE)))
+    assert torch.equal(model.stem[0].weight, mobilenetv2_from_tflite(TFLITE).conv_stem.weight)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from vitfer.evaluation.calibration import calibrate
 from vitfer.evaluation.evaluate import evaluate
 from vitfer.inference.backends import SHIPPED_MODELS
-from vitfer.models.checkpoint import carried_meta, load_model, save_model
+from vitfer.models.checkpoint import load_model, save_model
 
 DESCRIPTIONS = {
     "default": ("FER2013 Training (FER2013 labels; FER+ votes of the same faces train a second head)",
@@ -37,7 +38,7 @@ def ship(run: Path, name: str, source: Path, data: Path, tta: str) -> dict:
     with_tta, calibrated = run / f"shipped-{name}-uncalibrated.pt", run / f"shipped-{name}.pt"
     loaded = load_model(source)
     loaded.model.config.tta = tta
-    save_model(with_tta, loaded.model, loaded.preprocess, loaded.labels, **carried_meta(loaded.meta))
+    save_model(with_tta, loaded.model, loaded.meta)
     calibrated.unlink(missing_ok=True)
     record = calibrate(with_tta, data, calibrated, split="val")
     trained, val_name, test_name = DESCRIPTIONS[name]
@@ -45,14 +46,13 @@ def ship(run: Path, name: str, source: Path, data: Path, tta: str) -> dict:
             "test-time augmentation (built in)": tta,
             "temperature": record["temperature"], "ECE before/after": [record["ece_before"], record["ece_after"]]}
     loaded = load_model(calibrated)
-    save_model(target, loaded.model, loaded.preprocess, loaded.labels, half=True, **carried_meta(loaded.meta))
+    save_model(target, loaded.model, loaded.meta, half=True)
     for split, split_name in (("val", val_name), ("test", test_name)):  # the fp16 file as it ships
         results = evaluate(target, data, split, out_dir=run / f"shipped-{name}-{split}")
         card[f"{split_name} accuracy"] = round(results["plain"]["accuracy"], 4)
         card[f"{split_name} macro-F1"] = round(results["plain"]["macro"]["f1"], 4)
     shipped = load_model(target)
-    save_model(target, shipped.model, shipped.preprocess, shipped.labels, half=True,
-               **{**carried_meta(shipped.meta), "card": card})
+    save_model(target, shipped.model, replace(shipped.meta, card=card), half=True)
     (run / f"shipped-{name}.json").write_text(json.dumps(card, indent=2))
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): {json.dumps(card, indent=1)}")
     return card

@@ -132,7 +132,8 @@ def data_cache(
 def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard filter, e.g. 'deit*'")] = None) -> None:
     """List the shipped models with their figures, then architectures: vitfer's own, then timm ViT/DeiT names."""
     from vitfer.inference.backends import shipped_models
-    from vitfer.models.factory import VITFER_MODELS, available_models
+    from vitfer.models.factory import available_models
+    from vitfer.models.zoo import own_models
 
     if pattern is None:
         typer.echo("shipped models (--model NAME):")
@@ -140,7 +141,7 @@ def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard 
             typer.echo(f"  {name:10s} {summary}")
         typer.echo("architectures (vitfer train --model NAME):")
     for name in available_models(pattern):
-        typer.echo(f"{name:40s} {VITFER_MODELS.get(name, '')}".rstrip())
+        typer.echo(f"{name:40s} {own_models().get(name, '')}".rstrip())
 
 
 @app.command("train")

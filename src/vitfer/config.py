@@ -73,9 +73,12 @@ class TrainSection:
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0
     aux_weight: float = 1.0  # weight of the auxiliary head's loss (data.aux_ferplus)
-    # DeiT-style hard distillation: a trained model (file, run folder or shipped name) whose predicted labels
-    # train the student's distillation token (models with one, e.g. deit_tiny_distilled_patch16_224)
+    # A trained model (file, run folder or shipped name) to learn from. A student with a distillation token
+    # (deit_tiny_distilled_patch16_224) learns its predicted labels there (DeiT's hard distillation); any other
+    # student learns its probabilities at distill_temperature, distill_alpha of the main head's loss (Hinton)
     teacher: str = ""
+    distill_alpha: float = 0.5
+    distill_temperature: float = 2.0
     scheduler: str = "cosine"  # cosine | step | plateau | none
     warmup_epochs: float = 0.0
     step_size: int = 10

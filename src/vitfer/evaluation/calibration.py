@@ -7,6 +7,7 @@ it under ``calibration`` with the ECE before and after.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,9 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitfer.evaluation.metrics import calibration_bins
-from vitfer.models.checkpoint import LoadedModel, carried_meta, load_model, save_model
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, save_model
 from vitfer.models.factory import FERNet
-from vitfer.models.checkpoint import CheckpointError
 
 
 def scaled_log_probabilities(view_logits: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
     targets = torch.as_tensor(eval_data.targets)
     temperature = fit_temperature(logits, targets)
     before, after = (scaled_log_probabilities(logits, t) for t in (1.0, temperature))
-    earlier = float((loaded.meta.get("calibration") or {}).get("temperature", 1.0))
+    earlier = float(loaded.meta.calibration.get("temperature", 1.0))
     record = {"temperature": round(earlier * temperature, 4), "fitted_on": f"{Path(data).name} {split}",
               "faces": int(len(targets)),
               "ece_before": round(calibration_bins(before.exp().numpy(), eval_data.targets)["ece"], 4),
@@ -92,7 +92,6 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
               "nll_before": round(float(F.nll_loss(before, targets)), 4),
               "nll_after": round(float(F.nll_loss(after, targets)), 4)}
     fold_temperature(loaded.model, temperature)
-    save_model(out, loaded.model, loaded.preprocess, loaded.labels, **{**carried_meta(loaded.meta),
-                                                                       "calibration": record})
+    save_model(out, loaded.model, replace(loaded.meta, calibration=record))
     return record
 

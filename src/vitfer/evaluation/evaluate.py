@@ -132,7 +132,7 @@ def restrict(probabilities: np.ndarray, columns: list[int]) -> np.ndarray:
 
 def split_settings(loaded: LoadedModel | Backend) -> dict:
     """The seed, k-fold and grouping a model was trained with, so that its evaluation reads the same splits."""
-    config = loaded.meta.get("config") or {}
+    config = loaded.meta.config
     data = config.get("data", {})
     return {"seed": int(config.get("seed", 0)), "folds": int(data.get("folds") or 0), "fold": int(data.get("fold") or 0),
             "group_by": data.get("group_by") or None}
@@ -140,7 +140,7 @@ def split_settings(loaded: LoadedModel | Backend) -> dict:
 
 def eval_size(loaded: LoadedModel | Backend) -> tuple[int, int]:
     """Decode size and channels as at training time (from the stored config), else the model's input."""
-    data = (loaded.meta.get("config") or {}).get("data", {})
+    data = loaded.meta.config.get("data", {})
     channels = data.get("channels") or (1 if loaded.preprocess.grayscale else 3)
     return int(data.get("size") or loaded.preprocess.img_size), int(channels)
 
@@ -172,7 +172,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     if lowpass_sigma is not None:
         backend.preprocess.lowpass_sigma = lowpass_sigma
     eval_data = split_for(backend, data, split, kind, on_error)
-    name = backend.meta["model_config"]["name"]
+    name = backend.meta.name
     if out_dir is None:
         base = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         out_dir = base / f"eval-{Path(data).stem}-{split}"

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, preprocess_of, resolve_model
+from vitfer.models.checkpoint import CheckpointError, LoadedModel, ModelMeta, load_model, resolve_model
 
 from vitfer.preprocess import Preprocess
 from vitfer.shipped import ASSETS, DEFAULT_MODEL, EXAMPLE_IMAGE, SHIPPED_MODELS  # noqa: F401 - re-exported
@@ -27,9 +27,8 @@ def shipped_models() -> dict[str, str]:
             summaries[name] = f"missing ({path})"
             continue
         meta = read_checkpoint(path)["vitfer"]
-        card = meta.get("card", {})
-        figures = ", ".join(f"{k} {v:.2%}" for k, v in card.items() if k.endswith("accuracy") and "Test" in k)
-        summaries[name] = f"{len(meta['labels'])} classes, {meta['model_config']['name']}; {figures}"
+        figures = ", ".join(f"{k} {v:.2%}" for k, v in meta.card.items() if k.endswith("accuracy") and "Test" in k)
+        summaries[name] = f"{len(meta.labels)} classes, {meta.name}; {figures}"
     return summaries
 
 
@@ -40,7 +39,7 @@ class Backend(Protocol):
     name: str
     labels: tuple[str, ...]
     preprocess: Preprocess
-    meta: dict
+    meta: ModelMeta
 
     def probabilities(self, faces: torch.Tensor) -> np.ndarray: ...
 
@@ -85,9 +84,12 @@ class OnnxBackend:
         props = self.session.get_modelmeta().custom_metadata_map
         if "vitfer" not in props:
             raise CheckpointError(f"{path} was not exported by vitfer (no 'vitfer' metadata)")
-        self.meta = json.loads(props["vitfer"])
-        self.preprocess = preprocess_of(self.meta)
-        self.labels = tuple(self.meta["labels"])
+        try:
+            self.meta = ModelMeta.from_dict(json.loads(props["vitfer"]))
+        except (CheckpointError, ValueError) as err:
+            raise CheckpointError(f"{path}: unreadable 'vitfer' metadata: {err}") from None
+        self.preprocess = self.meta.preprocess
+        self.labels = self.meta.labels
         self.input_name = self.session.get_inputs()[0].name
 
     def probabilities(self, faces: torch.Tensor) -> np.ndarray:

@@ -33,7 +33,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
                           dynamo=False)
         model = onnx.load(str(partial))
         entry = model.metadata_props.add()
-        entry.key, entry.value = "vitfer", json.dumps(loaded.meta)  # the checkpoint's whole description
+        entry.key, entry.value = "vitfer", json.dumps(loaded.meta.to_dict())  # the checkpoint's whole description
         onnx.save(model, str(partial))
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic

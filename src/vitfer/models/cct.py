@@ -9,6 +9,8 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from vitfer.models.cnn import square_size
+
 
 class ConvTokenizer(nn.Sequential):
     """``layers`` x (3x3 conv, ReLU, 3x3 max-pool stride 2): each halves the side; the last gives ``embed_dim``."""
@@ -27,10 +29,12 @@ class ConvTokenizer(nn.Sequential):
 class CCT(nn.Module):
     """Convolutional tokenizer -> learned position embedding -> transformer blocks -> sequence pooling."""
 
-    def __init__(self, num_classes: int = 0, img_size: int = 48, in_chans: int = 3, embed_dim: int = 192,
+    def __init__(self, num_classes: int = 0, img_size: int | tuple[int, int] = 48, in_chans: int = 3,
+                 embed_dim: int = 192,
                  depth: int = 6, num_heads: int = 3, mlp_ratio: float = 2.0, tokenizer_layers: int = 2,
                  drop_path_rate: float = 0.1) -> None:
         super().__init__()
+        img_size = square_size(img_size)
         self.tokenizer = ConvTokenizer(in_chans, embed_dim, tokenizer_layers)
         with torch.no_grad():
             tokens = self.tokenizer(torch.zeros(1, in_chans, img_size, img_size)).flatten(2).shape[-1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,38 +25,75 @@ class CheckpointError(VitferError, ValueError):
 
 
 @dataclass
+class ModelMeta:
+    """What a vitfer model file says about itself, in one schema for every writer (training, calibration, export,
+    the ship tool) and reader (PyTorch and ONNX backends, ``evaluate``, ``serve``'s model card).
+
+    Stored as a plain dict under the ``vitfer`` key of ``.pt``/``.ckpt`` files and as JSON in the ``vitfer``
+    metadata entry of ``.onnx`` files.
+    """
+
+    model_config: dict  # vitfer.models.factory.ModelConfig as a dict: rebuilds the architecture
+    preprocess: Preprocess  # the input contract
+    labels: tuple[str, ...]  # class names, in the order of the model's outputs
+    config: dict = field(default_factory=dict)  # the training recipe (data path, split, fold, ...)
+    metrics: dict = field(default_factory=dict)  # the run's best epoch and its score
+    calibration: dict = field(default_factory=dict)  # temperature folded into the head, and its fit
+    card: dict = field(default_factory=dict)  # shipped models: what they were trained on, their figures
+    format: int = FORMAT_VERSION
+
+    @property
+    def name(self) -> str:
+        return self.model_config.get("name", "unknown")
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["preprocess"], values["labels"] = self.preprocess.to_dict(), list(self.labels)
+        return values
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelMeta:
+        """Read a stored description; files written before ``decode_size`` existed decoded faces at the training
+        data's size (``config.data.size``)."""
+        try:
+            stored, model_config, labels = dict(data["preprocess"]), dict(data["model_config"]), tuple(data["labels"])
+        except (KeyError, TypeError):
+            raise CheckpointError("the vitfer description lacks its model_config, preprocess or labels") from None
+        config = data.get("config") or {}
+        if "decode_size" not in stored:
+            stored["decode_size"] = int((config.get("data") or {}).get("size") or stored.get("img_size") or 48)
+        optional = {f.name for f in fields(cls)} - {"model_config", "preprocess", "labels"}
+        return cls(model_config, Preprocess.from_dict(stored), labels,
+                   **{k: data[k] for k in optional if data.get(k) is not None})
+
+
+@dataclass
 class LoadedModel:
     """A model ready for inference, with everything needed to feed it."""
 
     model: FERNet
     preprocess: Preprocess
     labels: tuple[str, ...]
-    meta: dict
+    meta: ModelMeta
 
     @property
     def name(self) -> str:
         return self.model.config.name
 
 
-def describe(model: FERNet, preprocess: Preprocess, labels: tuple[str, ...], **extra) -> dict:
-    """The metadata block stored under the ``vitfer`` key of every checkpoint."""
-    return {"format": FORMAT_VERSION, "model_config": model.config.to_dict(),
-            "preprocess": preprocess.to_dict(), "labels": list(labels), **extra}
+def describe(model: FERNet, preprocess: Preprocess, labels: tuple[str, ...], **extra) -> ModelMeta:
+    """A new model's description; ``extra`` fills ModelMeta's optional fields (config, metrics, ...)."""
+    return ModelMeta(model.config.to_dict(), preprocess, tuple(labels), **extra)
 
 
-def carried_meta(meta: dict) -> dict:
-    """What a model file carries beside the description ``describe`` writes (config, metrics, card, calibration):
-    pass it on when a model is rewritten (calibrated, shipped)."""
-    return {k: v for k, v in meta.items() if k not in ("format", "model_config", "preprocess", "labels")}
-
-
-def save_model(path: str | Path, model: FERNet, preprocess: Preprocess, labels: tuple[str, ...],
-               half: bool = False, **extra) -> Path:
-    """Write one compact file (weights + description) that ``load_model`` can read with no config."""
+def save_model(path: str | Path, model: FERNet, meta: ModelMeta, half: bool = False) -> Path:
+    """Write one compact file (weights + description) that ``load_model`` can read with no config. The
+    description's architecture is the model's own (a rewritten model may have changed, e.g. its built-in TTA)."""
     path = Path(path)
+    meta = replace(meta, model_config=model.config.to_dict())
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     with atomic_write(path) as partial:
-        torch.save({"vitfer": describe(model, preprocess, labels, **extra), "state_dict": state}, partial)
+        torch.save({"vitfer": meta.to_dict(), "state_dict": state}, partial)
     return path
 
 
@@ -98,13 +135,18 @@ def safe_load(path: Path, error: type[Exception]) -> object:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Read a vitfer model file or Lightning checkpoint and check it describes itself."""
+    """Read a vitfer model file or Lightning checkpoint and check it describes itself: its ``vitfer`` entry
+    comes back as a ModelMeta."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     data = safe_load(path, CheckpointError)
     if not isinstance(data, dict) or "vitfer" not in data:
         raise CheckpointError(f"{path} is not a vitfer checkpoint (no 'vitfer' description inside)")
+    try:
+        data["vitfer"] = ModelMeta.from_dict(data["vitfer"])
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
     return data
 
 
@@ -128,7 +170,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     meta = data["vitfer"]
     from vitfer.models.factory import ModelConfig, build_from_config
 
-    config = ModelConfig(**meta["model_config"])
+    config = ModelConfig(**meta.model_config)
     model = build_from_config(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in model_state(data).items()}
     try:
@@ -136,17 +178,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit model {config.name!r}: {err}") from None
     model.to(device).eval()
-    return LoadedModel(model, preprocess_of(meta), tuple(meta["labels"]), meta)
-
-
-def preprocess_of(meta: dict) -> Preprocess:
-    """The input contract of a checkpoint; files written before ``decode_size`` existed decoded faces at the
-    training data's size (``config.data.size``)."""
-    stored = dict(meta["preprocess"])
-    if "decode_size" not in stored:
-        data = (meta.get("config") or {}).get("data") or {}
-        stored["decode_size"] = int(data.get("size") or stored.get("img_size") or 48)
-    return Preprocess.from_dict(stored)
+    return LoadedModel(model, meta.preprocess, meta.labels, meta)
 
 
 def count_parameters(model: nn.Module) -> int:

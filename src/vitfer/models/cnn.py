@@ -31,6 +31,16 @@ class SmallCNN(nn.Module):
         return self.head(self.pre_logits(self.pool(self.features(x))))
 
 
+def square_size(img_size: int | tuple[int, int]) -> int:
+    """The side of a square input; timm passes a model's fixed input size as (height, width)."""
+    if isinstance(img_size, int):
+        return img_size
+    height, width = img_size
+    if height != width:
+        raise ValueError(f"vitfer's models take square faces, got img_size {tuple(img_size)}")
+    return int(height)
+
+
 def small_input_stem(model: nn.Module, name: str) -> nn.Module:
     """Adapt an ImageNet CNN stem to 48-px faces: stride-1 3x3 first conv, no early max-pool."""
     if name.startswith("resnet"):

@@ -8,14 +8,17 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from vitfer.models.cnn import square_size
+
 
 class ConvStemViT(nn.Module):
     """MobileNetV2 stages to stride 16 -> 1x1 projection -> [CLS] + position embedding -> ViT blocks."""
 
-    def __init__(self, num_classes: int, img_size: int = 112, embed_dim: int = 192, depth: int = 4,
+    def __init__(self, num_classes: int, img_size: int | tuple[int, int] = 112, embed_dim: int = 192, depth: int = 4,
                  num_heads: int = 3, mlp_ratio: float = 4.0, drop_path_rate: float = 0.1,
                  stem_blocks: int = 4, in_chans: int = 3) -> None:
         super().__init__()
+        img_size = square_size(img_size)
         mobilenet = timm.create_model("mobilenetv2_100", pretrained=False, pad_type="same", in_chans=in_chans)
         self.stem = nn.Sequential(mobilenet.conv_stem, mobilenet.bn1, *mobilenet.blocks[:stem_blocks])
         with torch.no_grad():

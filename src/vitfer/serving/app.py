@@ -129,9 +129,9 @@ def model_card(predictor: Predictor) -> dict:
     """What /model reports: name, labels, input, and the accuracy stored with the weights."""
     meta = predictor.backend.meta
     pre = predictor.preprocess
-    return {"name": meta.get("model_config", {}).get("name", "unknown"), "labels": list(predictor.labels),
+    return {"name": meta.name, "labels": list(predictor.labels),
             "input_size": pre.img_size, "channels": pre.in_channels, "grayscale": pre.grayscale,
-            "backend": predictor.backend.name, "card": meta.get("card", {})}
+            "backend": predictor.backend.name, "card": meta.card}
 
 
 def same_origin_or_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:

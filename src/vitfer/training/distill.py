@@ -1,11 +1,13 @@
-"""Hard distillation from a trained teacher (DeiT): the teacher's predicted labels train the student's
-distillation token, the true labels its class token."""
+"""Distillation from a trained teacher: hard (DeiT: the teacher's predicted labels train the student's
+distillation token, the true labels its class token) or soft (Hinton: the student's main head also matches the
+teacher's probabilities softened by a temperature)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from vitfer.models.checkpoint import CheckpointError, LoadedModel
 from vitfer.preprocess import Preprocess
@@ -22,12 +24,25 @@ class Teacher:
     student: Preprocess
 
     @torch.no_grad()
-    def labels(self, x: torch.Tensor) -> torch.Tensor:
-        """The teacher's predicted class for each student input."""
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's logits for each student input."""
         if next(self.loaded.model.parameters()).device != x.device:
             self.loaded.model.to(x.device)
         faces = self.student.unfinish(x)
-        return self.loaded.model(self.loaded.preprocess.finish(faces)).argmax(dim=-1)
+        return self.loaded.model(self.loaded.preprocess.finish(faces))
+
+    def labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's predicted class for each student input."""
+        return self.logits(x).argmax(dim=-1)
+
+
+def soft_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                           temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of the distributions softened by ``temperature``, times its square (Hinton et al.
+    2015), so the gradients keep their scale whatever the temperature."""
+    log_student = F.log_softmax(student_logits / temperature, dim=-1)
+    log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+    return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature ** 2
 
 
 def load_teacher(path: str, student: Preprocess, class_names: tuple[str, ...]) -> Teacher:

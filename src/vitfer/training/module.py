@@ -13,7 +13,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from vitfer.config import TrainSection
 from vitfer.models.freeze import apply_freeze, backbone_stages, gradual_unfreeze_mode
-from vitfer.training.distill import Teacher
+from vitfer.models.distilled import TwoTokenHead
+from vitfer.training.distill import Teacher, soft_distillation_loss
 from vitfer.training.losses import FERLoss
 from vitfer.training.sam import SAM
 from vitfer.config import ConfigError
@@ -48,7 +49,8 @@ class FERModule(L.LightningModule):
                  steps_per_epoch: int = 1, soft_protocol: str = "crossentropy", teacher: Teacher | None = None) -> None:
         """``soft_protocol`` says how soft targets (FER+ votes) train: crossentropy (against the distribution),
         probability (a hard label drawn from it at every step), multi_target (any accepted class), majority.
-        ``teacher``: hard distillation into the model's distillation token (DeiT); half the loss each."""
+        ``teacher``: hard distillation into the model's distillation token (DeiT), half the loss each; for a
+        model without one, soft distillation of the main head (``train.distill_alpha``, ``distill_temperature``)."""
         super().__init__()
         self.model = model
         self.teacher = teacher
@@ -89,15 +91,18 @@ class FERModule(L.LightningModule):
                                                    (0 if mode == "none" else int(mode.split(":")[1]))))
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
-        if self.teacher is not None:
+        if self.teacher is not None and isinstance(self.model.head, TwoTokenHead):  # hard distillation (DeiT)
             logits, distilled = self.model.head.both(self.model.backbone(x))
             return 0.5 * self.criterion(logits, y) + 0.5 * nn.functional.cross_entropy(distilled,
                                                                                       self.teacher.labels(x))
-        if self.aux_criterion is None or aux is None or aux.shape[1] == 0:
-            return self.criterion(self.model(x), y)
         logits, aux_logits = self.model.forward_both(x)
         loss = self.criterion(logits, y)
-        if aux.sum() > 0:  # faces without an auxiliary label carry a zero row and add nothing
+        if self.teacher is not None:  # soft distillation of the main head
+            alpha = self.cfg.distill_alpha
+            loss = (1 - alpha) * loss + alpha * soft_distillation_loss(logits, self.teacher.logits(x),
+                                                                       self.cfg.distill_temperature)
+        if aux_logits is not None and aux is not None and aux.shape[1] > 0 and aux.sum() > 0:
+            # faces without an auxiliary label carry a zero row and add nothing
             loss = loss + self.cfg.aux_weight * self.aux_criterion(aux_logits, aux)
         return loss
 

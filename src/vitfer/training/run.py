@@ -25,8 +25,8 @@ from vitfer.data.expand import expand_training_split
 from vitfer.data.readers import DataError, merge_manifests, read_dataset
 from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
-from vitfer.models.distilled import TwoTokenHead
-from vitfer.models.factory import FERNet, build_model, pretrained_file
+from vitfer.models.factory import FERNet, build_model
+from vitfer.models.weights import pretrained_file
 from vitfer.training.distill import load_teacher
 from vitfer.training.module import FERModule
 from vitfer.runs import increment_path
@@ -109,7 +109,7 @@ class DescribeCheckpoint(Callback):
         self.meta = meta
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint["vitfer"] = self.meta
+        checkpoint["vitfer"] = self.meta.to_dict()
 
 
 class EpochTimer(Callback):
@@ -143,7 +143,7 @@ EARLIER_METRICS = "metrics.before-resume.csv"
 def check_resume(path: str | Path, model: FERNet) -> None:
     """Refuse to resume from a checkpoint of a different model."""
     meta = read_checkpoint(path)["vitfer"]
-    theirs = meta["model_config"]
+    theirs = meta.model_config
     ours = model.config.to_dict()
     for key in ("name", "num_classes", "img_size", "head"):
         if theirs.get(key) != ours.get(key):
@@ -259,9 +259,9 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
         steps = min(steps, int(limit)) if limit >= 1 else max(1, int(steps * limit))
     teacher = None
     if config.train.teacher:
-        if not isinstance(model.head, TwoTokenHead):
-            raise ConfigError(f"train.teacher needs a model with a distillation token (e.g. "
-                              f"deit_tiny_distilled_patch16_224); {m.name} has none")
+        if not 0 <= config.train.distill_alpha <= 1 or config.train.distill_temperature <= 0:
+            raise ConfigError(f"train.distill_alpha must lie in [0, 1] and train.distill_temperature be positive, "
+                              f"got {config.train.distill_alpha} and {config.train.distill_temperature}")
         teacher = load_teacher(config.train.teacher, preprocess, cache.class_names)
     module = FERModule(model, config.train, weights, config.augment.mixup, config.augment.cutmix,
                        m.freeze, m.gradual_unfreeze_every, steps_per_epoch=steps,
@@ -326,5 +326,5 @@ def export_best(run_dir: Path, ckpt_path: str, preprocess: Preprocess, labels: t
     summary = {"monitor": monitor, "best_score": score,
                "epoch": data.get("epoch"), "checkpoint": str(ckpt_path)}
     (run_dir / f"best_metrics{suffix}.json").write_text(json.dumps(summary, indent=2))
-    return save_model(run_dir / f"model{suffix}.pt", model, preprocess, labels, config=config.to_dict(),
-                      metrics=summary)
+    return save_model(run_dir / f"model{suffix}.pt", model,
+                      describe(model, preprocess, labels, config=config.to_dict(), metrics=summary))
