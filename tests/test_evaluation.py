@@ -72,6 +72,12 @@ def test_evaluate_writes_report(tmp_path, tiny_checkpoint, fer_folder):
     assert saved["plain"]["accuracy"] == pytest.approx(results["plain"]["accuracy"])
     assert "| happy |" in (tmp_path / "ev" / "report.md").read_text()
     assert evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "v")["plain"]["samples"] == 14
+    # a second report never replaces the first: it takes the next folder, unless exist_ok says to reuse it
+    first = (tmp_path / "v" / "metrics.json").read_bytes()
+    assert evaluate(tiny_checkpoint, fer_folder, "test", out_dir=tmp_path / "v")["out_dir"] == str(tmp_path / "v2")
+    assert (tmp_path / "v" / "metrics.json").read_bytes() == first
+    assert evaluate(tiny_checkpoint, fer_folder, "test", out_dir=tmp_path / "v", exist_ok=True)["out_dir"] == str(
+        tmp_path / "v")
 
 
 def test_evaluate_lowpass_override_changes_the_inputs(tmp_path, tiny_checkpoint, fer_folder):
@@ -122,12 +128,15 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
         (run / "metrics.csv").write_text("epoch,epoch_seconds\n0,10.0\n1,12.0\n")
         evaluate(run, fer_folder)  # the default split, val, as compare's
         runs.append(run)
+    evaluate(runs[1], fer_folder, "val", tta="flip")  # a second report, in eval-fer2013-val2: the newest counts
+    assert (runs[1] / "eval-fer2013-val2" / "metrics.json").is_file()
     with pytest.raises(CheckpointError, match="none of these runs was evaluated on the 'test' split"):
         compare_runs(runs, tmp_path / "cmp", split="test")
     table = compare_runs(runs, tmp_path / "cmp")
     assert list(table["run"]) == ["a", "b"]
     assert table["s/epoch"].tolist() == [11.0, 11.0]
     assert table["GFLOPs"].gt(0).all() and table["params (M)"].gt(0).all()
+    assert table["accuracy tta_flip"].isna().tolist() == [True, False]
     text = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| run | model |" in text and (tmp_path / "cmp" / "comparison.png").is_file()
 

@@ -254,11 +254,27 @@ def test_a_distilled_deit_learns_from_a_cnn_teacher(tmp_path, fer_folder):
     assert torch.allclose(module._loss(x, y), manual)
 
 
-def test_a_teacher_needs_a_student_with_a_distillation_token_and_the_same_classes(tmp_path, fer_folder,
-                                                                                ferplus_folder):
+def test_a_plain_student_learns_the_teachers_softened_probabilities(tmp_path, fer_folder, ferplus_folder):
+    from vitfer.training.distill import load_teacher, soft_distillation_loss
+    from vitfer.training.module import FERModule
+
     teacher_run = train(tiny_config(tmp_path, fer_folder, name="teacher", train={"epochs": 1}), progress=False)
-    with pytest.raises(ConfigError, match="distillation token.*cnn3 has none"):
-        train(tiny_config(tmp_path, fer_folder, name="s", train={"teacher": str(teacher_run)}), progress=False)
+    run = train(tiny_config(tmp_path, fer_folder, name="s", train={"epochs": 1, "teacher": str(teacher_run)}),
+                progress=False)
+    loaded = load_model(run / "model.pt")
+    assert loaded.meta.config["train"]["teacher"] == str(teacher_run)
+
+    # (1 - alpha) cross-entropy on the labels + alpha T^2 KL(teacher || student) at temperature T
+    teacher = load_teacher(str(teacher_run), loaded.preprocess, loaded.labels)
+    module = FERModule(loaded.model, TrainSection(distill_alpha=0.3, distill_temperature=4.0), teacher=teacher)
+    x, y = loaded.preprocess.finish(torch.rand(4, 1, 48, 48)), torch.tensor([0, 1, 2, 3])
+    student, taught = loaded.model(x), teacher.logits(x)
+    kl = (F.softmax(taught / 4, -1) * (F.log_softmax(taught / 4, -1) - F.log_softmax(student / 4, -1))).sum(-1)
+    assert torch.allclose(module._loss(x, y), 0.7 * F.cross_entropy(student, y) + 0.3 * 16 * kl.mean(), atol=1e-6)
+    assert soft_distillation_loss(taught, taught, 4.0).abs() < 1e-6  # nothing to learn from itself
+    with pytest.raises(ConfigError, match="distill_alpha must lie in"):
+        train(tiny_config(tmp_path, fer_folder, name="s3", train={"teacher": str(teacher_run), "distill_alpha": 2}),
+              progress=False)
     eight = train(tiny_config(tmp_path, ferplus_folder, name="eight", train={"epochs": 1, "batch_size": 4},
                               data={"num_classes": 8}), progress=False)
     with pytest.raises(CheckpointError, match="must share the student's classes"):

@@ -274,10 +274,12 @@ def evaluate_cmd(
     data: Annotated[str, typer.Option(help="data set to test on (FER2013 folder/CSV or class folders)")],
     split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "val",
     tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
-    out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>; "
+                                                        "a new one, ...-val2, when it holds a report)")] = None,
     on_error: Annotated[str, typer.Option(help="raise | skip unreadable images")] = "raise",
     lowpass: Annotated[Optional[float], typer.Option(help="override the model's input low-pass sigma (48-px face "
                                                           "pixels; 0 = off) to measure its effect")] = None,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds a report")] = False,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
     with checked():
@@ -286,7 +288,7 @@ def evaluate_cmd(
     from vitfer.evaluation.evaluate import evaluate
 
     results = run_guarded(evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
-                          lowpass_sigma=lowpass)
+                          lowpass_sigma=lowpass, exist_ok=exist_ok)
     for key, value in results.items():
         if isinstance(value, dict) and "accuracy" in value:
             typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f}  macro-F1 {value['macro']['f1']:.4f}  "

@@ -161,7 +161,7 @@ def run_recipe(recipe: Path, config: Config, budget: Budget, run_dir: Path, size
     start = time.perf_counter()
     train(config, resume=last if last.is_file() else None, progress=False)
     train_minutes = (time.perf_counter() - start) / 60.0
-    val = evaluate(run_dir, config.data.path, split="val", out_dir=run_dir / "eval-val")["plain"]
+    val = evaluate(run_dir, config.data.path, split="val", out_dir=run_dir / "eval-val", exist_ok=True)["plain"]
     loaded = load_model(run_dir / "model.pt")
     size, channels = loaded.preprocess.img_size, loaded.preprocess.in_channels
     metrics = pd.read_csv(run_dir / "metrics.csv")
@@ -223,7 +223,7 @@ def final_test_result(run_dir: Path, result: dict, data: str | Path) -> dict:
         return result
     from vitfer.evaluation.evaluate import evaluate
 
-    test = evaluate(run_dir, data, split="test", out_dir=run_dir / "eval-test")["plain"]
+    test = evaluate(run_dir, data, split="test", out_dir=run_dir / "eval-test", exist_ok=True)["plain"]
     result = {**result, "test": {"accuracy": test["accuracy"], "macro_f1": test["macro"]["f1"]}}
     write_text(run_dir / RESULT, json.dumps(result, indent=2))
     return result

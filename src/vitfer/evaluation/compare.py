@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +23,10 @@ def forward_gflops(model: torch.nn.Module, channels: int, size: int) -> float:
 
 
 def find_evaluation(run: Path, split: str) -> dict | None:
-    """The newest ``eval-*-<split>/metrics.json`` written by ``vitfer evaluate`` in a run folder."""
-    found = sorted(run.glob(f"eval-*-{split}/metrics.json"), key=lambda p: p.stat().st_mtime)
+    """The newest ``eval-*-<split>[N]/metrics.json`` written by ``vitfer evaluate`` in a run folder."""
+    own = re.compile(rf"eval-.+-{re.escape(split)}\d*")
+    found = sorted((p for p in run.glob("eval-*/metrics.json") if own.fullmatch(p.parent.name)),
+                   key=lambda p: p.stat().st_mtime)
     return json.loads(found[-1].read_text()) if found else None
 
 

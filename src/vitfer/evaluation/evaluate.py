@@ -16,6 +16,7 @@ from vitfer.data.cache import build_cache
 from vitfer.data.readers import DataError, OnError, read_dataset
 from vitfer.labels import EMOTIONS_8
 from vitfer.inference.backends import Backend, OnnxBackend, TorchBackend, create_backend
+from vitfer.runs import increment_path
 from vitfer.models.checkpoint import CheckpointError, LoadedModel, resolve_model
 from vitfer.evaluation.metrics import classification_metrics
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
@@ -155,9 +156,11 @@ def split_for(model: LoadedModel | Backend, data: str | Path, split: str, kind: 
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
-             on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None) -> dict:
+             on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None,
+             exist_ok: bool = False) -> dict:
     """Evaluate a model (a shipped name, run folder, .pt/.ckpt or .onnx) on one split; writes metrics.json,
-    report.md and figures to ``out_dir``.
+    report.md and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``), taken afresh (``...-val2``)
+    when it holds an earlier report, unless ``exist_ok``.
 
     >>> results = evaluate("default", "fer2013", split="val", tta="flip")  # doctest: +SKIP
     >>> results["plain"]["accuracy"], results["plain"]["macro"]["f1"]     # doctest: +SKIP
@@ -176,7 +179,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     if out_dir is None:
         base = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         out_dir = base / f"eval-{Path(data).stem}-{split}"
-    out_dir = Path(out_dir)
+    out_dir = increment_path(out_dir, exist_ok).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict = {"checkpoint": str(path), "model": name, "backend": backend.name, "data": str(data),
