@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from vitfer.config import load_config
 from vitfer.preprocess import Preprocess
 from vitfer.models.factory import build_model
-from vitfer.training.run import load_data
+from vitfer.data.datamodule import load_faces
 
 MODELS = [("vit_tiny_patch16_224", 112), ("hybrid_vit_tiny", 64), ("cnn3", 48)]
 
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cache = load_data(load_config(None, [f"data.path={args.data}"]))
+    cache = load_faces(load_config(None, [f"data.path={args.data}"]))
     faces, labels = cache.subset("train")
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[: args.faces]
     faces, labels = faces[pick], labels[pick]

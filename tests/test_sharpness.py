@@ -13,7 +13,7 @@ from vitfer.data.datamodule import FERDataModule
 from vitfer.data.sharpness import blur, laplacian_variance, sharpness_mismatch
 from vitfer.data.transforms import AugmentConfig
 from vitfer.preprocess import Preprocess
-from vitfer.training.run import lowpass_sigma_for
+from vitfer.data.datamodule import lowpass_sigma_for
 
 
 def textured_cache(train_sigma: float, per_split: int = 40) -> FaceCache:

@@ -1,4 +1,5 @@
-"""A LightningDataModule over an in-memory FaceCache; augmentation runs on whole batches after transfer."""
+"""The data path of training: read -> merge -> cache -> FER+ votes -> offline expansion -> balance, in one
+LightningDataModule over an in-memory FaceCache; augmentation runs on whole batches after transfer."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from vitfer.data.balance import oversample_minority, undersample_majority, weighted_sampler
-from vitfer.data.cache import FaceCache
-from vitfer.data.readers import DataError
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from vitfer.config import Config, ConfigError
+from vitfer.data.balance import class_weights, oversample_minority, undersample_majority, weighted_sampler
+from vitfer.data.cache import FaceCache, cached
+from vitfer.data.expand import expand_training_split
+from vitfer.data.readers import DataError, merge_manifests, read_dataset
 from vitfer.data.transforms import AugmentConfig, BatchAugment
 from vitfer.preprocess import Preprocess
-from vitfer.config import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -44,6 +53,63 @@ class CacheRows(Dataset):
         return self.images[rows], self.labels[rows], self.soft[rows], self.aux[rows]
 
 
+def load_faces(config: Config) -> FaceCache:
+    """Read, merge and decode the configured data set(s) into a FaceCache (cached on disk when asked), join FER+
+    votes for an auxiliary head, and expand the train split offline when asked (after the split: no copy of a
+    validation or test face reaches training)."""
+    data = config.data
+    if not data.path:
+        raise ConfigError("no data path: set data.path in the config or pass --data PATH")
+    manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed,
+                              ferplus_protocol=data.ferplus_protocol, folds=data.folds if i == 0 else 0,
+                              fold=data.fold, group_by=(data.group_by or None) if i == 0 else None)
+                 for i, p in enumerate([data.path, *data.extra_paths])]
+    manifest = merge_manifests(manifests, data.num_classes)  # also drops labels outside the class set, counted
+    cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
+    cache = cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
+    if data.aux_ferplus:
+        from vitfer.data.ferplus import join_ferplus_votes
+        from vitfer.labels import EMOTIONS_8
+
+        items = pd.DataFrame({"item": cache.items})
+        cache.aux = torch.from_numpy(join_ferplus_votes(items, data.aux_ferplus, data.aux_ferplus_names,
+                                                        data.ferplus_protocol, data.on_error))
+        cache.aux_names = EMOTIONS_8
+    if data.expand_per_class > 0:
+        cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
+    return cache
+
+
+def lowpass_sigma_for(cache: FaceCache, setting: str | float | bool) -> float:
+    """The input low-pass sigma (48-px face pixels) for inputs outside training; 0 unless asked for.
+
+    ``warn`` (the default) only measures: a training split much blurrier than validation is reported, since a
+    model trained on it will meet sharper faces. ``auto`` also low-passes every input outside training to match
+    (stored in the checkpoint); a number sets the sigma; ``off`` (or YAML's false) skips the check.
+    """
+    if isinstance(setting, bool) or setting == "off":
+        if setting is True:
+            raise ConfigError("data.match_sharpness must be warn, auto, off or a number, got true")
+        return 0.0
+    if isinstance(setting, (int, float)):
+        return float(setting)
+    if setting not in ("warn", "auto"):
+        raise ConfigError(f"data.match_sharpness must be warn, auto, off or a number, got {setting!r}")
+    from vitfer.data.sharpness import sharpness_mismatch
+
+    sigma = round(sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1], 2)
+    if sigma > 0 and setting == "warn":
+        log.warning("the train split is much blurrier than the validation split (a Gaussian of sigma %.2f px of a "
+                    "48-px face maps validation onto train): the model will learn detail that its inputs have and "
+                    "training faces lack. Fix the data if you can; data.match_sharpness=auto low-passes inputs "
+                    "outside training to match.", sigma)
+        return 0.0
+    if sigma > 0:
+        log.warning("the train split is much blurrier than the validation split; inputs outside training will be "
+                    "low-passed with a Gaussian of sigma %.2f px (of a 48-px face).", sigma)
+    return sigma
+
+
 def _stack(batch):
     return batch if isinstance(batch, tuple) else torch.utils.data.default_collate(batch)
 
@@ -51,28 +117,60 @@ def _stack(batch):
 class FERDataModule(L.LightningDataModule):
     """Train / val / test loaders over cached faces; balancing touches the train split only."""
 
-    def __init__(self, cache: FaceCache, preprocess: Preprocess, augment: AugmentConfig | None = None,
-                 batch_size: int = 128, balance: str = "none", oversample_factor: float = 2.0,
-                 undersample_limit: int = 5000, seed: int = 0, eval_batch_size: int = 512) -> None:
+    def __init__(self, cache: FaceCache | None = None, preprocess: Preprocess | None = None,
+                 augment: AugmentConfig | None = None, batch_size: int = 128, balance: str = "none",
+                 oversample_factor: float = 2.0, undersample_limit: int = 5000, seed: int = 0,
+                 eval_batch_size: int = 512, config: Config | None = None) -> None:
+        """Faces from ``cache``, or read as ``config`` says when ``setup`` runs (see ``from_config``).
+        ``preprocess`` (the model's input contract) may be set later, before the first batch."""
         super().__init__()
         if balance not in ("none", "weights", "oversample", "undersample", "sampler"):
             raise ConfigError(f"unknown balance {balance!r}; use none, weights, oversample, undersample or sampler")
-        self.cache = cache
-        self.preprocess = preprocess
-        self.augmenter = BatchAugment(augment or AugmentConfig(), cache.images.shape[-1])
+        if cache is None and config is None:
+            raise ConfigError("FERDataModule needs faces: a FaceCache, or a config to read them with")
+        self.cache, self.config, self.preprocess = cache, config, preprocess
+        self.augment = augment or AugmentConfig()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
-        self.balance = balance
+        self.balance, self.oversample_factor, self.undersample_limit = balance, oversample_factor, undersample_limit
         self.seed = seed
-        train = cache.indices("train")
+        self.train_rows: np.ndarray | None = None
+        if cache is not None:
+            self.setup()
+
+    @classmethod
+    def from_config(cls, config: Config) -> FERDataModule:
+        """The data of a training recipe: its data section (paths, merge, cache, FER+ votes, expansion, balance),
+        its augmentation, batch size and seed."""
+        data = config.data
+        return cls(None, None, config.augment, config.train.batch_size, data.balance, data.oversample_factor,
+                   data.undersample_limit, config.seed, config=config)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the faces (once) and choose the train rows (balancing touches the train split only)."""
+        if self.train_rows is not None:
+            return
+        if self.cache is None:
+            self.cache = load_faces(self.config)
+        self.augmenter = BatchAugment(self.augment, self.cache.images.shape[-1])
+        train = self.cache.indices("train")
         if len(train) == 0:
             raise DataError("the data set has no train split")
-        labels = cache.labels.numpy()
-        if balance == "oversample":
-            train = oversample_minority(train, labels, oversample_factor, seed)
-        elif balance == "undersample":
-            train = undersample_majority(train, labels, undersample_limit, seed)
+        labels = self.cache.labels.numpy()
+        if self.balance == "oversample":
+            train = oversample_minority(train, labels, self.oversample_factor, self.seed)
+        elif self.balance == "undersample":
+            train = undersample_majority(train, labels, self.undersample_limit, self.seed)
         self.train_rows = train
+
+    def class_weights(self, power: float = 0.5) -> torch.Tensor:
+        """Loss weights from the train split's class counts (``power`` 0.5: square-root inverse frequency)."""
+        train = self.cache.labels[torch.from_numpy(self.cache.indices("train"))].numpy()
+        return class_weights(train, len(self.cache.class_names), power)
+
+    def lowpass_sigma(self, setting: str | float | bool) -> float:
+        """The input low-pass for inputs outside training (see ``lowpass_sigma_for``)."""
+        return lowpass_sigma_for(self.cache, setting)
 
     def _loader(self, split: str) -> DataLoader:
         rows = self.cache.indices(split)

@@ -18,11 +18,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from vitfer.config import Config, ConfigError
-from vitfer.data.balance import class_weights
-from vitfer.data.cache import FaceCache, cached
 from vitfer.data.datamodule import FERDataModule
-from vitfer.data.expand import expand_training_split
-from vitfer.data.readers import DataError, merge_manifests, read_dataset
+from vitfer.data.readers import DataError
 from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
 from vitfer.models.factory import FERNet, build_model
@@ -32,61 +29,6 @@ from vitfer.training.module import FERModule
 from vitfer.runs import increment_path
 
 log = logging.getLogger(__name__)
-
-
-def load_data(config: Config) -> FaceCache:
-    """Read, merge and decode the configured data set(s) into a FaceCache (cached on disk when asked)."""
-    data = config.data
-    if not data.path:
-        raise ConfigError("no data path: set data.path in the config or pass --data PATH")
-    manifests = [read_dataset(p, kind=data.kind if i == 0 else "auto", on_error=data.on_error, seed=config.seed,
-                              ferplus_protocol=data.ferplus_protocol, folds=data.folds if i == 0 else 0,
-                              fold=data.fold, group_by=(data.group_by or None) if i == 0 else None)
-                 for i, p in enumerate([data.path, *data.extra_paths])]
-    manifest = merge_manifests(manifests, data.num_classes)  # also drops labels outside the class set, counted
-    cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
-    cache = cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
-    if data.aux_ferplus:
-        from vitfer.data.ferplus import join_ferplus_votes
-        from vitfer.labels import EMOTIONS_8
-
-        items = pd.DataFrame({"item": cache.items})
-        cache.aux = torch.from_numpy(join_ferplus_votes(items, data.aux_ferplus, data.aux_ferplus_names,
-                                                        data.ferplus_protocol, data.on_error))
-        cache.aux_names = EMOTIONS_8
-    if data.expand_per_class > 0:
-        cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
-    return cache
-
-
-def lowpass_sigma_for(cache: FaceCache, setting: str | float | bool) -> float:
-    """The input low-pass sigma (48-px face pixels) for inputs outside training; 0 unless asked for.
-
-    ``warn`` (the default) only measures: a training split much blurrier than validation is reported, since a
-    model trained on it will meet sharper faces. ``auto`` also low-passes every input outside training to match
-    (stored in the checkpoint); a number sets the sigma; ``off`` (or YAML's false) skips the check.
-    """
-    if isinstance(setting, bool) or setting == "off":
-        if setting is True:
-            raise ConfigError("data.match_sharpness must be warn, auto, off or a number, got true")
-        return 0.0
-    if isinstance(setting, (int, float)):
-        return float(setting)
-    if setting not in ("warn", "auto"):
-        raise ConfigError(f"data.match_sharpness must be warn, auto, off or a number, got {setting!r}")
-    from vitfer.data.sharpness import sharpness_mismatch
-
-    sigma = round(sharpness_mismatch(cache) * 48.0 / cache.images.shape[-1], 2)
-    if sigma > 0 and setting == "warn":
-        log.warning("the train split is much blurrier than the validation split (a Gaussian of sigma %.2f px of a "
-                    "48-px face maps validation onto train): the model will learn detail that its inputs have and "
-                    "training faces lack. Fix the data if you can; data.match_sharpness=auto low-passes inputs "
-                    "outside training to match.", sigma)
-        return 0.0
-    if sigma > 0:
-        log.warning("the train split is much blurrier than the validation split; inputs outside training will be "
-                    "low-passed with a Gaussian of sigma %.2f px (of a 48-px face).", sigma)
-    return sigma
 
 
 def preprocess_for(model: FERNet, config: Config, lowpass_sigma: float = 0.0) -> Preprocess:
@@ -233,7 +175,9 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    cache = load_data(config)
+    datamodule = FERDataModule.from_config(config)
+    datamodule.setup("fit")  # read, merge, cache, balance: the model's auxiliary head depends on the data
+    cache = datamodule.cache
     if m.name.startswith("hybrid_vit") and not m.pretrained:
         log.warning("%s starts from a random convolutional stem; the shipped recipe starts it from ImageNet: "
                     "--set model.pretrained=PATH/mobilenet_v2_1.0_224_quant.tflite", m.name)
@@ -243,13 +187,9 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
                         aux_classes=len(cache.aux_names) if cache.aux is not None else 0)
     if resume:
         check_resume(resume, model)
-    preprocess = preprocess_for(model, config, lowpass_sigma_for(cache, config.data.match_sharpness))
-    weights = None
-    if config.data.balance == "weights":
-        weights = class_weights(cache.labels[torch.from_numpy(cache.indices("train"))].numpy(), config.data.num_classes,
-                                config.data.balance_power)
-    datamodule = FERDataModule(cache, preprocess, config.augment, config.train.batch_size, config.data.balance,
-                               config.data.oversample_factor, config.data.undersample_limit, config.seed)
+    preprocess = preprocess_for(model, config, datamodule.lowpass_sigma(config.data.match_sharpness))
+    datamodule.preprocess = preprocess
+    weights = datamodule.class_weights(config.data.balance_power) if config.data.balance == "weights" else None
     steps = len(datamodule.train_rows) // config.train.batch_size
     if steps == 0:  # every batch is full (drop_last): fewer faces than one batch would train nothing
         raise DataError(f"the train split has {len(datamodule.train_rows)} faces, fewer than one batch of "
