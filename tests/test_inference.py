@@ -173,6 +173,20 @@ def test_json_schema_for_images(tiny_checkpoint, astronaut, tmp_path):
     expected = {"source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
                 "confidence"} | {f"p_{n}" for n in EMOTIONS_7}
     assert set(rows[0]) == expected
+    lines = tmp_path / "faces.jsonl"  # JSON Lines: the same rows, one object per line
+    run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=None, save=lines, echo=lambda s: None)
+    assert [json.loads(line) for line in lines.read_text().splitlines()] == rows
+    with pytest.raises(OutputError, match=r"faces\.txt: use one of \.csv, \.json, \.jsonl"):
+        run_prediction(str(astronaut), model=tiny_checkpoint, out_dir=None, save=tmp_path / "faces.txt",
+                       echo=lambda s: None)
+    assert not (tmp_path / "faces.txt").exists()
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+    from vitfer.inference.output import ROW_FORMATS
+
+    help_text = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"}).stdout
+    assert all(suffix in help_text for suffix in ROW_FORMATS)  # the help names every registered format
     assert (tmp_path / "astronaut_annotated.jpg").is_file()
 
 

@@ -189,7 +189,7 @@ def predict_cmd(
     backend: Annotated[str, typer.Option(help="auto (ONNX Runtime int8 when installed, else PyTorch) | torch | onnx "
                                               "| onnx-int8")] = "auto",
     out: Annotated[Optional[Path], typer.Option(help="folder for annotated images / video")] = Path("runs/predict"),
-    save: Annotated[Optional[Path], typer.Option(help="CSV or JSON file with one row per face")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="rows, one per face: a .csv, .json or .jsonl (JSON Lines) file")] = None,
     smoothing: Annotated[str, typer.Option(help="video smoothing: ema | window | none")] = "ema",
     bars: Annotated[bool, typer.Option(help="draw probability bars")] = False,
     show: Annotated[bool, typer.Option(help="show a live window (needs a display)")] = False,

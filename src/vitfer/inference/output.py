@@ -1,10 +1,11 @@
-"""Annotated images/videos and CSV/JSON rows (one row per face)."""
+"""Annotated images/videos and rows (one per face) as CSV, JSON or JSON Lines."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
@@ -95,8 +96,63 @@ def check_output_path(path: Path, exist_ok: bool) -> Path:
     return path
 
 
+class CsvRows:
+    """Comma-separated values with a header line."""
+
+    def __init__(self, handle: TextIO, fields: list[str]) -> None:
+        self.writer = csv.DictWriter(handle, fieldnames=fields)
+        self.writer.writeheader()
+
+    def write(self, rows: list[dict]) -> None:
+        self.writer.writerows(rows)
+
+    def close(self) -> None:
+        pass
+
+
+class JsonRows:
+    """One JSON array of row objects."""
+
+    def __init__(self, handle: TextIO, fields: list[str]) -> None:
+        self.handle, self.count = handle, 0
+        handle.write("[")
+
+    def write(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.handle.write(("," if self.count else "") + "\n " + json.dumps(row))
+            self.count += 1
+
+    def close(self) -> None:
+        self.handle.write("\n]\n")
+
+
+class JsonLinesRows:
+    """One JSON object per line (JSON Lines): readable while it grows, and by pandas, Spark or jq."""
+
+    def __init__(self, handle: TextIO, fields: list[str]) -> None:
+        self.handle = handle
+
+    def write(self, rows: list[dict]) -> None:
+        self.handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+    def close(self) -> None:
+        pass
+
+
+#: the row formats of ``--save``, by file suffix: add a class with write(rows) and close() here
+ROW_FORMATS: dict[str, type] = {".csv": CsvRows, ".json": JsonRows, ".jsonl": JsonLinesRows}
+
+
+def row_format(path: Path) -> type:
+    """The row format a ``--save`` path asks for by its suffix; an unknown suffix is an error naming the path."""
+    try:
+        return ROW_FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise OutputError(f"cannot write rows to {path}: use one of {', '.join(ROW_FORMATS)}") from None
+
+
 class ResultWriter:
-    """Streams rows to a CSV or JSON file (chosen by suffix) through ``<file>.partial``.
+    """Streams rows to a file in the format its suffix names (``ROW_FORMATS``) through ``<file>.partial``.
 
     Rows are written as they come; ``close(complete=True)`` renames the partial file onto the target, so the
     target is replaced only by a finished result, and a crash leaves what was done in ``<file>.partial``.
@@ -104,33 +160,23 @@ class ResultWriter:
 
     def __init__(self, path: str | Path, labels: tuple[str, ...], exist_ok: bool = False) -> None:
         self.path = check_output_path(Path(path), exist_ok)
+        rows = row_format(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.path.with_name(self.path.name + ".partial")
-        self.json = self.path.suffix.lower() == ".json"
         self.fields = ["source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
                        "confidence"] + [f"p_{n}" for n in labels]
         self.handle = open(self.partial, "w", newline="")
+        self.rows = rows(self.handle, self.fields)
         self.count = 0
-        if self.json:
-            self.handle.write("[")
-        else:
-            self.csv = csv.DictWriter(self.handle, fieldnames=self.fields)
-            self.csv.writeheader()
 
     def write(self, result: FrameResult) -> None:
         rows = face_rows(result)
-        if self.json:
-            for row in rows:
-                self.handle.write(("," if self.count else "") + "\n " + json.dumps(row))
-                self.count += 1
-        else:
-            self.csv.writerows(rows)
-            self.count += len(rows)
+        self.rows.write(rows)
+        self.count += len(rows)
         self.handle.flush()
 
     def close(self, complete: bool = True) -> None:
-        if self.json:
-            self.handle.write("\n]\n")
+        self.rows.close()
         self.handle.close()
         if complete:
             self.partial.replace(self.path)
