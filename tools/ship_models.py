@@ -1,9 +1,11 @@
-"""Ship the models of a finished default run: calibrate, evaluate once, write ``src/vitfer/assets/*.pt`` (fp16).
+"""Ship the models of a finished run: calibrate, evaluate once, write ``src/vitfer/assets/<name>.pt`` (fp16).
 
-    python tools/ship_models.py runs/default-hybrid-vit-tiny --fer2013 PATH/fer2013 [--ferplus PATH/ferplus]
+    python tools/ship_models.py runs/accurate-hybrid-vit-tiny --fer2013 PATH/fer2013 --name accurate \
+        --recipe configs/accurate.yaml --tta flip [--ferplus PATH/ferplus]
 
-- ``default.pt``: the run's ``model.pt`` (FER2013 head, best PublicTest accuracy), with the horizontal-flip
-  test-time augmentation built in (+1.3 points on PublicTest) and a temperature fitted on PublicTest.
+- ``<name>.pt`` (``--name``, a name in ``vitfer.shipped.SHIPPED_MODELS``): the run's ``model.pt`` (FER2013 head,
+  best PublicTest accuracy), with the test-time augmentation ``--tta`` built in and a temperature fitted on
+  PublicTest.
 - ``ferplus.pt``: the run's ``model-aux.pt`` (FER+ head, best FER+ Valid majority accuracy), temperature fitted on
   FER+ Valid. Written when the run has one and ``--ferplus`` is given.
 
@@ -24,15 +26,15 @@ from vitfer.evaluation.evaluate import evaluate
 from vitfer.inference.backends import SHIPPED_MODELS
 from vitfer.models.checkpoint import load_model, save_model
 
+FER2013 = ("FER2013 Training (FER2013 labels; FER+ votes of the same faces train a second head)",
+           "FER2013 PublicTest", "FER2013 PrivateTest")
 DESCRIPTIONS = {
-    "default": ("FER2013 Training (FER2013 labels; FER+ votes of the same faces train a second head)",
-                "FER2013 PublicTest", "FER2013 PrivateTest"),
     "ferplus": ("FER+ Train (vote distributions, cross-entropy protocol; FER2013 labels of the same faces train a "
                 "second head)", "FER+ Valid (majority)", "FER+ Test (majority)"),
 }
 
 
-def ship(run: Path, name: str, source: Path, data: Path, tta: str) -> dict:
+def ship(run: Path, name: str, source: Path, data: Path, tta: str, recipe: str) -> dict:
     """Build in ``tta``, calibrate on ``data``'s validation split, evaluate there and once on its test split, ship."""
     target = SHIPPED_MODELS[name]
     with_tta, calibrated = run / f"shipped-{name}-uncalibrated.pt", run / f"shipped-{name}.pt"
@@ -41,8 +43,8 @@ def ship(run: Path, name: str, source: Path, data: Path, tta: str) -> dict:
     save_model(with_tta, loaded.model, loaded.meta)
     calibrated.unlink(missing_ok=True)
     record = calibrate(with_tta, data, calibrated, split="val")
-    trained, val_name, test_name = DESCRIPTIONS[name]
-    card = {"trained on": trained, "selected on": val_name, "recipe": "configs/default.yaml",
+    trained, val_name, test_name = DESCRIPTIONS.get(name, FER2013)
+    card = {"trained on": trained, "selected on": val_name, "recipe": recipe,
             "test-time augmentation (built in)": tta,
             "temperature": record["temperature"], "ECE before/after": [record["ece_before"], record["ece_after"]]}
     loaded = load_model(calibrated)
@@ -63,12 +65,15 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="finished run folder (model.pt, optional model-aux.pt)")
     parser.add_argument("--fer2013", type=Path, required=True, help="FER2013 folder layout (PublicTest, PrivateTest)")
     parser.add_argument("--ferplus", type=Path, default=None, help="FER+ folder layout (FER2013Valid, FER2013Test)")
+    parser.add_argument("--name", default="default", choices=sorted(set(SHIPPED_MODELS) - {"ferplus"}),
+                        help="the shipped name of the FER2013 model")
+    parser.add_argument("--recipe", required=True, help="the recipe the run was trained with, for the card")
     parser.add_argument("--tta", default="flip", choices=["none", "flip"],
                         help="test-time augmentation built into the shipped models (chosen on PublicTest)")
     args = parser.parse_args()
-    ship(args.run, "default", args.run / "model.pt", args.fer2013, args.tta)
+    ship(args.run, args.name, args.run / "model.pt", args.fer2013, args.tta, args.recipe)
     if args.ferplus is not None and (args.run / "model-aux.pt").is_file():
-        ship(args.run, "ferplus", args.run / "model-aux.pt", args.ferplus, args.tta)
+        ship(args.run, "ferplus", args.run / "model-aux.pt", args.ferplus, args.tta, args.recipe)
 
 
 if __name__ == "__main__":

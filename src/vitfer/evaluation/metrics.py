@@ -1,9 +1,12 @@
-"""Classification metrics for FER: the figures of a paper's results table, computed with scikit-learn."""
+"""Classification metrics for FER: the figures of a paper's results table, computed with torchmetrics (the same
+definitions as the validation metrics of training)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
+import torch
+from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
+                                                    multiclass_f1_score, multiclass_precision, multiclass_recall)
 
 
 def calibration_bins(probabilities: np.ndarray, y_true: np.ndarray, bins: int = 15) -> dict:
@@ -30,11 +33,17 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if len(y_true) == 0:
         raise ValueError("no samples to evaluate")
-    classes = np.arange(len(labels))
+    k = len(labels)
     y_pred = probabilities.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, zero_division=0)
-    matrix = confusion_matrix(y_true, y_pred, labels=classes)
+    target, predicted = torch.as_tensor(y_true, dtype=torch.long), torch.as_tensor(y_pred, dtype=torch.long)
+
+    def scores(average: str | None) -> tuple[np.ndarray, ...]:
+        return tuple(np.asarray(metric(predicted, target, k, average=average, zero_division=0))
+                     for metric in (multiclass_precision, multiclass_recall, multiclass_f1_score))
+
+    precision, recall, f1 = scores(None)
+    matrix = multiclass_confusion_matrix(predicted, target, k).numpy()
+    support = matrix.sum(axis=1)
     per_class = {
         name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                "support": int(support[i]),
@@ -45,10 +54,10 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, labels
     }
     averages = {}
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=classes, average=average,
-                                                     zero_division=0)
+        p, r, f = scores(average)
         averages[average] = {"precision": float(p), "recall": float(r), "f1": float(f)}
-    top2 = top_k_accuracy_score(y_true, probabilities, k=2, labels=classes) if len(labels) > 2 else 1.0
+    top2 = (float(multiclass_accuracy(torch.as_tensor(probabilities), target, k, average="micro", top_k=2))
+            if k > 2 else 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.nan_to_num(matrix / matrix.sum(axis=1, keepdims=True))
     present = [name for name in labels if per_class[name]["support"] > 0]
