@@ -1,11 +1,12 @@
 """Inference speed on this machine: classifier backends, face detectors, and the whole video pipeline.
 
-    python benchmarks/inference.py [--model default] [--weights ../shared/weights] [--threads 2]
+    python benchmarks/inference.py [--model default [accurate ...]] [--weights ../shared/weights] [--threads 2]
         [--fer-python PATH/fervenv/bin/python]
 
-Prints three Markdown tables: per-face classification throughput (batch 64) and single-face
-latency for PyTorch, ONNX Runtime fp32 and int8; detector time per 640x480 frame; and frames
-per second of `Predictor.stream` (detect + crop + classify + track) over a generated video.
+Prints Markdown tables: per-face classification throughput (batch 64) and single-face latency for PyTorch,
+ONNX Runtime fp32 and int8, for each model given; threads of the default backend; detector time per 640x480
+frame; and frames per second of `Predictor.stream` (detect + crop + classify + track) over a generated video,
+for the first model.
 With --fer-python (an environment with fer==25.10.3), the `fer` package is measured in the same run
 (benchmarks/fer_package_speed.py) and every vitfer row gets its ratio to fer.
 """
@@ -51,7 +52,7 @@ def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:
     for name, backend in backends:
         many = timed(lambda b=backend: b.probabilities(batch), 10)
         one = timed(lambda b=backend: b.probabilities(single), 50)
-        rows.append({"backend": name, "input": f"{size}px", "faces/s (batch 64)": 64 / statistics.median(many),
+        rows.append({"model": model.stem, "backend": name, "input": f"{size}px", "faces/s (batch 64)": 64 / statistics.median(many),
                      "latency 1 face (ms, median)": 1000 * statistics.median(one),
                      "p95 (ms)": 1000 * float(np.percentile(one, 95))})
     return rows
@@ -133,7 +134,7 @@ def with_fer(rows: list[dict], fer: dict | None, classifier: bool) -> list[dict]
     if fer is None:
         return rows
     if classifier:
-        rows = rows + [{"backend": "fer 25.10.3 (TFLite mini-Xception)", "input": "64px",
+        rows = rows + [{"model": "fer 25.10.3", "backend": "TFLite mini-Xception", "input": "64px",
                         "faces/s (batch 64)": fer["faces_per_second"], "latency 1 face (ms, median)": fer["latency_ms"],
                         "p95 (ms)": fer["p95_ms"]}]
         for row in rows:
@@ -149,20 +150,23 @@ def with_fer(rows: list[dict], fer: dict | None, classifier: bool) -> list[dict]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--model", nargs="+", default=["default"], help="models to time; the first one also for "
+                        "threads and the whole pipeline")
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "weights")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fer-python", help="python of an environment with fer==25.10.3, to measure it beside")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    model = resolve_model(args.model)
+    models = [resolve_model(name) for name in args.model]
+    model = models[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         video = make_video(work / "pan.avi")
         fer = fer_figures(args.fer_python, video, args.threads, work) if args.fer_python else None
-        print(f"model {model.name}, {args.threads} threads, torch {torch.__version__}\n")
-        print("## Classifier\n\n" + table(with_fer(backend_rows(model, args.threads, work), fer, True)) + "\n")
+        print(f"models {', '.join(m.name for m in models)}, {args.threads} threads, torch {torch.__version__}\n")
+        rows = [row for each in models for row in backend_rows(each, args.threads, work)]
+        print("## Classifier\n\n" + table(with_fer(rows, fer, True)) + "\n")
         print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(thread_rows(model, work)) + "\n")
         print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
         rows = [row for backend in ("auto", "torch", "onnx")

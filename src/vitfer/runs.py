@@ -50,3 +50,18 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_write(path) as temporary:
         temporary.write_text(text)
     return Path(path)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out a matplotlib figure, write it whole (see ``atomic_write``; the format follows the suffix) and
+    release it; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    try:
+        with atomic_write(path) as temporary:
+            fig.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
+    return path

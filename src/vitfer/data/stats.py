@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from vitfer.data.cache import FaceCache, pixel_hashes  # noqa: E402
+from vitfer.runs import save_figure  # noqa: E402
 
 
 def class_counts(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -62,11 +62,7 @@ def plot_class_distribution(manifest: pd.DataFrame, out: str | Path) -> Path:
     ax = table.plot.bar(figsize=(9, 4), rot=0)
     ax.set(ylabel="images", title="class distribution")
     ax.grid(axis="y", alpha=0.3)
-    fig = ax.get_figure()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(ax.get_figure(), out, dpi=100)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from vitfer.faces.detectors import DEFAULT_DETECTOR  # noqa: E402
 from vitfer.inference.predictor import Predictor  # noqa: E402
 from vitfer.inference.sources import SourceError, image_paths, read_image  # noqa: E402
 from vitfer.models.checkpoint import load_model, resolve_model  # noqa: E402
+from vitfer.runs import save_figure  # noqa: E402
 
 
 def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: str | Path, method: str = "rollout",
@@ -85,9 +86,4 @@ def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: s
         axes[1, column].imshow(cv2.cvtColor(overlay(mean_face, mean_map / max(mean_map.max(), 1e-12)),
                                             cv2.COLOR_BGR2RGB))
     fig.suptitle(f"{loaded.name}: mean {method} map per true class ({split})")
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

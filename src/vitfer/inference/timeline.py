@@ -47,6 +47,7 @@ class FaceTimeline:
         import matplotlib.pyplot as plt
 
         from vitfer.inference.output import COLOURS
+        from vitfer.runs import save_figure
 
         times, probs = np.array(self.times[face_id]), np.array(self.probabilities[face_id])
         fig, ax = plt.subplots(figsize=(9, 3))
@@ -55,11 +56,7 @@ class FaceTimeline:
         ax.set(xlabel="time (s)", ylabel="probability", ylim=(0, 1), xlim=(times.min(), max(times.max(), 1e-3)),
                title=f"face {face_id}: emotions over time")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-        fig.tight_layout()
-        out = Path(out)
-        fig.savefig(out, dpi=100)
-        plt.close(fig)
-        return out
+        return save_figure(fig, out, dpi=100)
 
     def write(self, folder: str | Path, stem: str) -> list[Path]:
         """``<stem>_summary.csv`` and ``<stem>_face<id>_timeline.png`` per face in ``folder``; none without faces."""

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from vitfer.runs import save_figure  # noqa: E402
+
 
 def plot_curves(metrics_csv: str | Path, out: str | Path) -> Path | None:
     """Loss and accuracy per epoch (train and validation) as one PNG; None if there is nothing to plot."""
@@ -32,7 +34,4 @@ def plot_curves(metrics_csv: str | Path, out: str | Path) -> Path | None:
     for ax in (ax_loss, ax_acc):
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out, dpi=100)
