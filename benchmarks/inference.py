@@ -52,7 +52,8 @@ def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:
     for name, backend in backends:
         many = timed(lambda b=backend: b.probabilities(batch), 10)
         one = timed(lambda b=backend: b.probabilities(single), 50)
-        rows.append({"model": model.stem, "backend": name, "input": f"{size}px", "faces/s (batch 64)": 64 / statistics.median(many),
+        rows.append({"model": model.stem, "backend": name, "input": f"{size}px",
+                     "faces/s (batch 64)": 64 / statistics.median(many),
                      "latency 1 face (ms, median)": 1000 * statistics.median(one),
                      "p95 (ms)": 1000 * float(np.percentile(one, 95))})
     return rows

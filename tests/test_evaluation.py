@@ -91,7 +91,8 @@ def test_evaluate_lowpass_override_changes_the_inputs(tmp_path, tiny_checkpoint,
 def save_tiny(tmp_path, labels, name="m.pt"):
     torch.manual_seed(0)
     model = build_model("cnn3", len(labels), img_size=48).eval()
-    return save_model(tmp_path / name, model, describe(model, Preprocess(img_size=48, in_channels=3), tuple(labels)))
+    return save_model(tmp_path / name, model,
+                      describe(model, Preprocess(img_size=48, in_channels=3), tuple(labels)))
 
 
 def test_eight_class_model_on_seven_class_data_drops_contempt(tmp_path, fer_folder, ck_folder):
@@ -181,8 +182,9 @@ def test_evaluation_calibration_and_class_maps_read_the_fold_the_model_trained_o
 
     torch.manual_seed(0)
     model = build_model("cnn3", 7, img_size=48).eval()
-    path = save_model(tmp_path / "fold2.pt", model, describe(model, Preprocess(img_size=48, in_channels=3), EMOTIONS_7,
-                      config={"seed": 3, "data": {"folds": 5, "fold": 2, "size": 48, "channels": 1}}))
+    description = describe(model, Preprocess(img_size=48, in_channels=3), EMOTIONS_7,
+                           config={"seed": 3, "data": {"folds": 5, "fold": 2, "size": 48, "channels": 1}})
+    path = save_model(tmp_path / "fold2.pt", model, description)
     fold = read_dataset(fer_folder, seed=3, folds=5, fold=2)
     expected = sorted(fold.loc[fold["split"] == "test", "item"])
     assert sorted(split_for(load_model(path), fer_folder, "test").items) == expected  # not PrivateTest's 14 faces
