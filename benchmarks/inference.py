@@ -40,14 +40,15 @@ def table(rows: list[dict]) -> str:
                             + " |" for r in rows)
 
 
-def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:
+def backend_rows(model: Path, work: Path) -> list[dict]:
     size = load_model(model).preprocess.img_size
     batch = torch.randint(0, 256, (64, 1, 48, 48), dtype=torch.uint8)
     single = batch[:1]
     onnx32 = export_onnx(model, work / "model.onnx")
     onnx8 = export_onnx(model, work / "model.onnx", quantize=True)
-    backends = [("PyTorch fp32", TorchBackend(load_model(model))), ("ONNX Runtime fp32", OnnxBackend(onnx32, threads)),
-                ("ONNX Runtime int8", OnnxBackend(onnx8, threads))]
+    # ONNX Runtime as vitfer runs it by default: one thread for a few faces, every core for a batch
+    backends = [("PyTorch fp32", TorchBackend(load_model(model))), ("ONNX Runtime fp32", OnnxBackend(onnx32)),
+                ("ONNX Runtime int8", OnnxBackend(onnx8))]
     rows = []
     for name, backend in backends:
         many = timed(lambda b=backend: b.probabilities(batch), 10)
@@ -60,15 +61,15 @@ def backend_rows(model: Path, threads: int, work: Path) -> list[dict]:
 
 
 def thread_rows(model: Path, work: Path) -> list[dict]:
-    """The default backend (ONNX Runtime int8) with 1 and 2 threads, at batch 1 and batch 64."""
+    """The default backend (ONNX Runtime int8) with 1 and 2 threads and with its default, at batch 1 and 64."""
     onnx8 = export_onnx(model, work / "threads.onnx", quantize=True)
     batch = torch.randint(0, 256, (64, 1, 48, 48), dtype=torch.uint8)
     rows = []
-    for threads in (1, 2):
+    for threads in (1, 2, None):
         backend = OnnxBackend(onnx8, threads)
         one = timed(lambda b=backend: b.probabilities(batch[:1]), 100)
         many = timed(lambda b=backend: b.probabilities(batch), 10)
-        rows.append({"threads": threads, "latency 1 face (ms, median)": 1000 * statistics.median(one),
+        rows.append({"threads": threads or "default (1 up to 4 faces, else all cores)", "latency 1 face (ms, median)": 1000 * statistics.median(one),
                      "faces/s (batch 64)": 64 / statistics.median(many)})
     return rows
 
@@ -154,7 +155,8 @@ def main() -> None:
     parser.add_argument("--model", nargs="+", default=["default"], help="models to time; the first one also for "
                         "threads and the whole pipeline")
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "weights")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads of PyTorch and OpenCV (ONNX Runtime runs with "
+                        "vitfer's default; its own table times 1 and 2 threads)")
     parser.add_argument("--fer-python", help="python of an environment with fer==25.10.3, to measure it beside")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -166,7 +168,7 @@ def main() -> None:
         video = make_video(work / "pan.avi")
         fer = fer_figures(args.fer_python, video, args.threads, work) if args.fer_python else None
         print(f"models {', '.join(m.name for m in models)}, {args.threads} threads, torch {torch.__version__}\n")
-        rows = [row for each in models for row in backend_rows(each, args.threads, work)]
+        rows = [row for each in models for row in backend_rows(each, work)]
         print("## Classifier\n\n" + table(with_fer(rows, fer, True)) + "\n")
         print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(thread_rows(model, work)) + "\n")
         print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")

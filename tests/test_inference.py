@@ -273,7 +273,10 @@ def test_the_shipped_models_filter_nothing_and_are_calibrated(name):
     assert loaded.preprocess.decode_size == 48
     calibration = loaded.meta.calibration
     assert 0.3 < calibration["temperature"] < 5.0
-    assert calibration["ece_after"] <= calibration["ece_before"]
+    # the temperature minimises the validation split's negative log-likelihood; the binned ECE need not fall with
+    # it (fast: 0.030 -> 0.033) but stays that of a calibrated model
+    assert calibration["nll_after"] <= calibration["nll_before"]
+    assert calibration["ece_after"] < 0.05
 
 
 def test_the_cli_refuses_an_image_bomb_in_one_line(tmp_path):

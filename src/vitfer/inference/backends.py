@@ -62,9 +62,16 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """Runs an ONNX file written by ``export_onnx`` with onnxruntime; labels and preprocessing come from its metadata."""
+    """Runs an ONNX file written by ``export_onnx`` with onnxruntime; labels and preprocessing come from its metadata.
+
+    Threads: ``threads`` for every call when given. Otherwise a few faces (the webcam case) run on one thread,
+    where a second costs more in hand-overs than it brings, and larger batches on all cores (ONNX Runtime's
+    default): ``fast`` on this 2-core machine, 0.67 ms per face on one thread against 0.73 ms on two, and 3,050
+    faces/s at batch 64 on two threads against 2,240 on one.
+    """
 
     name = "onnx"
+    FEW_FACES = 4  # batches up to this size run on one thread when the thread count is not set
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         try:
@@ -74,11 +81,16 @@ class OnnxBackend:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"ONNX model not found: {path}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+
+        def session(intra_op_threads: int | None):
+            options = ort.SessionOptions()
+            if intra_op_threads:
+                options.intra_op_num_threads = intra_op_threads
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = session(threads)
+            self.few_faces_session = self.session if threads else session(1)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises several types
             raise CheckpointError(f"cannot load ONNX model {path}: {err}") from None
         props = self.session.get_modelmeta().custom_metadata_map
@@ -94,7 +106,8 @@ class OnnxBackend:
 
     def probabilities(self, faces: torch.Tensor) -> np.ndarray:
         x = self.preprocess(faces).numpy()
-        logits = self.session.run(None, {self.input_name: x})[0]
+        session = self.few_faces_session if len(x) <= self.FEW_FACES else self.session
+        logits = session.run(None, {self.input_name: x})[0]
         logits = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
