@@ -152,7 +152,7 @@ def onnx_file_for(path: Path, quantized: bool) -> Path:
         # exported in a folder of its own, then moved in one step: processes that start together (server or
         # batch workers) never see, or clash over, each other's half-written files
         with tempfile.TemporaryDirectory(dir=fp32.parent) as folder:
-            written = export_onnx(path, Path(folder) / fp32.name, quantize=quantized)
+            written = export_onnx(path, Path(folder) / fp32.name, quantize=quantized, announce=True)
             os.replace(written, target)
             if quantized and not fp32.is_file():
                 os.replace(Path(folder) / fp32.name, fp32)

@@ -37,9 +37,11 @@ def _write_graph(model: torch.nn.Module, example: torch.Tensor, path: Path, opse
                       dynamo=False)
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quantize: bool = False) -> Path:
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quantize: bool = False,
+                announce: bool = False) -> Path:
     """Write ``out`` (.onnx) for a vitfer checkpoint; labels and preprocessing go into its metadata. With
-    ``quantize``, also ``<out>.int8.onnx`` (int8 matrix products), whose path is returned.
+    ``quantize``, also ``<out>.int8.onnx`` (int8 matrix products), whose path is returned. ``announce`` says
+    so on stderr once the checkpoint has loaded (the first prediction of a model waits for it).
 
     >>> export_onnx("runs/r18/model.pt", "r18.onnx", quantize=True)  # doctest: +SKIP
     PosixPath('r18.int8.onnx')
@@ -47,6 +49,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
     import onnx
 
     loaded = load_model(checkpoint)
+    if announce:
+        log.warning("preparing %s for ONNX Runtime, once (about 15 s on 2 cores)", Path(checkpoint).name)
     size = loaded.preprocess.img_size
     example = torch.zeros(2, loaded.preprocess.in_channels, size, size)
     out = Path(out)
