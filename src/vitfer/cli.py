@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from vitfer import checks
+from vitfer.shipped import SHIPPED_MODELS
 
 app = typer.Typer(help="vitfer: facial expression recognition with Vision Transformers.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -30,6 +31,7 @@ NoDetectOption = Annotated[bool, typer.Option("--no-detect", hidden=True, help="
 ThresholdOption = Annotated[float, typer.Option(help="keep faces the detector scores at least this (0-1)")]
 MinFaceOption = Annotated[int, typer.Option(help="smallest face side in pixels")]
 #: One split option and one default (val) for every verb that reads a split.
+SHIPPED = ", ".join(SHIPPED_MODELS)  # the names --model takes besides files
 SPLIT_HELP = ("val | test | train | all. FER2013: val = PublicTest, test = PrivateTest (both live in its test/ "
               "folder, told apart by file name); other sets: their val/ and test/ folders")
 
@@ -180,7 +182,7 @@ def train_cmd(
 def predict_cmd(
     source: Annotated[str, typer.Argument(help="image, folder, glob, video file, webcam index (e.g. 0), "
                                                 "or 'example' (a bundled photo)")] = "example",
-    model: Annotated[str, typer.Option(help="checkpoint (.pt/.ckpt), exported .onnx, or a shipped model: default, ferplus")] = "default",
+    model: Annotated[str, typer.Option(help=f"checkpoint (.pt/.ckpt), exported .onnx, or a shipped model: {SHIPPED}")] = "default",
     detector: DetectorOption = "yunet",
     detector_model: DetectorModelOption = None,
     no_detect: NoDetectOption = False,
@@ -234,7 +236,7 @@ def predict_cmd(
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Annotated[str, typer.Argument(help="vitfer checkpoint (.pt or .ckpt), run folder, or a shipped model (default, ferplus)")],
+    checkpoint: Annotated[str, typer.Argument(help=f"vitfer checkpoint (.pt or .ckpt), run folder, or a shipped model ({SHIPPED})")],
     out: Annotated[Optional[Path], typer.Option(help="output .onnx (default: beside the checkpoint; "
                                                      "./NAME.onnx for a shipped model")] = None,
     format: Annotated[str, typer.Option(help="onnx")] = "onnx",
@@ -270,7 +272,7 @@ def export_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file, or a shipped model (default, ferplus)")],
+    checkpoint: Annotated[str, typer.Argument(help=f"run folder (uses its model.pt), checkpoint file, or a shipped model ({SHIPPED})")],
     data: Annotated[str, typer.Option(help="data set to test on (FER2013 folder/CSV or class folders)")],
     split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "val",
     tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
@@ -407,7 +409,7 @@ def benchmark_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    model: Annotated[str, typer.Option(help="checkpoint, .onnx, or a shipped model: default, ferplus")] = "default",
+    model: Annotated[str, typer.Option(help=f"checkpoint, .onnx, or a shipped model: {SHIPPED}")] = "default",
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     detector: DetectorOption = "yunet",
