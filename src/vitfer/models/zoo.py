@@ -59,11 +59,8 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _weights(model: nn.Module, variant: str, pretrained: bool, pretrained_cfg: Any,
-             pretrained_cfg_overlay: dict | None, inner_pretrained: bool = False) -> nn.Module:
+def _weights(model: nn.Module, variant: str, cfg: dict, pretrained: bool, inner_pretrained: bool = False) -> nn.Module:
     """Attach the resolved pretrained config and, when asked, load its ``file`` with vitfer's loader."""
-    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=pretrained_cfg,
-                                 pretrained_cfg_overlay=pretrained_cfg_overlay).to_dict()
     model.pretrained_cfg = model.default_cfg = cfg
     if pretrained and cfg.get("file"):
         load_weights(model, cfg["file"])
@@ -75,21 +72,23 @@ def _weights(model: nn.Module, variant: str, pretrained: bool, pretrained_cfg: A
 
 def _own(cls: type[nn.Module], variant: str, pretrained: bool, pretrained_cfg: Any = None,
          pretrained_cfg_overlay: dict | None = None, **kwargs: Any) -> nn.Module:
-    """A vitfer architecture built the timm way (defaults such as img_size from the pretrained config)."""
+    """A vitfer architecture built the timm way (defaults such as img_size from the pretrained config, which
+    ``build_model_with_cfg`` resolves and attaches)."""
     model = build_model_with_cfg(cls, variant, pretrained=False, pretrained_cfg=pretrained_cfg,
                                  pretrained_cfg_overlay=pretrained_cfg_overlay, **kwargs)
-    return _weights(model, variant, pretrained, pretrained_cfg, pretrained_cfg_overlay)
+    return _weights(model, variant, model.pretrained_cfg, pretrained)
 
 
 def _small_stem(timm_name: str, variant: str, pretrained: bool, pretrained_cfg: Any = None,
                 pretrained_cfg_overlay: dict | None = None, **kwargs: Any) -> nn.Module:
     """A timm ImageNet CNN with a stem for 48-px faces; ``pretrained`` without a file takes timm's weights."""
-    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=pretrained_cfg, pretrained_cfg_overlay=pretrained_cfg_overlay)
-    from_timm = pretrained and not cfg.file
+    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=pretrained_cfg,
+                                 pretrained_cfg_overlay=pretrained_cfg_overlay).to_dict()
+    from_timm = pretrained and not cfg.get("file")
     kwargs.pop("drop_path_rate", None)  # not every one takes it; none of vitfer's recipes sets it
     kwargs.setdefault("num_classes", 7)
     model = small_input_stem(timm.create_model(timm_name, pretrained=from_timm, **kwargs), timm_name)
-    return _weights(model, variant, pretrained, pretrained_cfg, pretrained_cfg_overlay, inner_pretrained=from_timm)
+    return _weights(model, variant, cfg, pretrained, inner_pretrained=from_timm)
 
 
 @register_model
