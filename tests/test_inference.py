@@ -206,6 +206,11 @@ def test_onnx_export_matches_torch(tiny_checkpoint, tmp_path):
     faces = torch.randint(0, 255, (5, 1, 48, 48), dtype=torch.uint8)
     assert onnx_backend.labels == EMOTIONS_7
     assert np.allclose(onnx_backend.probabilities(faces), torch_backend.probabilities(faces), atol=1e-4)
+    # a few faces run on a one-thread session of their own, with the same answers; a set thread count serves all
+    assert onnx_backend.few_faces_session.get_session_options().intra_op_num_threads == 1
+    assert np.allclose(onnx_backend.probabilities(faces[:2]), onnx_backend.probabilities(faces)[:2], atol=1e-5)
+    pinned = OnnxBackend(path, threads=2)
+    assert pinned.few_faces_session is pinned.session
     quantized = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx", quantize=True)
     q = OnnxBackend(quantized).probabilities(faces)
     assert q.shape == (5, 7) and np.allclose(q.sum(axis=1), 1, atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -75,34 +76,40 @@ class OnnxBackend:
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401 - installed or not, said here in one line
         except ImportError as err:
             raise CheckpointError("the ONNX backend needs onnxruntime: pip install 'vitfer[onnx]'") from err
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"ONNX model not found: {path}")
-
-        def session(intra_op_threads: int | None):
-            options = ort.SessionOptions()
-            if intra_op_threads:
-                options.intra_op_num_threads = intra_op_threads
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CheckpointError(f"ONNX model not found: {self.path}")
+        self.threads = threads
         try:
-            self.session = session(threads)
-            self.few_faces_session = self.session if threads else session(1)
+            self.session = self._session(threads)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises several types
-            raise CheckpointError(f"cannot load ONNX model {path}: {err}") from None
+            raise CheckpointError(f"cannot load ONNX model {self.path}: {err}") from None
         props = self.session.get_modelmeta().custom_metadata_map
         if "vitfer" not in props:
-            raise CheckpointError(f"{path} was not exported by vitfer (no 'vitfer' metadata)")
+            raise CheckpointError(f"{self.path} was not exported by vitfer (no 'vitfer' metadata)")
         try:
             self.meta = ModelMeta.from_dict(json.loads(props["vitfer"]))
         except (CheckpointError, ValueError) as err:
-            raise CheckpointError(f"{path}: unreadable 'vitfer' metadata: {err}") from None
+            raise CheckpointError(f"{self.path}: unreadable 'vitfer' metadata: {err}") from None
         self.preprocess = self.meta.preprocess
         self.labels = self.meta.labels
         self.input_name = self.session.get_inputs()[0].name
+
+    def _session(self, threads: int | None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    @cached_property
+    def few_faces_session(self):
+        """The session for a few faces: one thread unless ``threads`` was given (made when first needed)."""
+        return self.session if self.threads else self._session(1)
 
     def probabilities(self, faces: torch.Tensor) -> np.ndarray:
         x = self.preprocess(faces).numpy()
