@@ -143,8 +143,10 @@ class JsonLinesRows:
 ROW_FORMATS: dict[str, type] = {".csv": CsvRows, ".json": JsonRows, ".jsonl": JsonLinesRows}
 
 
-def row_format(path: Path) -> type:
-    """The row format a ``--save`` path asks for by its suffix; an unknown suffix is an error naming the path."""
+def check_rows_path(path: str | Path, exist_ok: bool) -> type:
+    """A ``--save`` path that can be written (see ``check_output_path``) in a known row format, whose class is
+    returned; an unknown suffix is an error naming the path."""
+    path = check_output_path(Path(path), exist_ok)
     try:
         return ROW_FORMATS[path.suffix.lower()]
     except KeyError:
@@ -159,8 +161,8 @@ class ResultWriter:
     """
 
     def __init__(self, path: str | Path, labels: tuple[str, ...], exist_ok: bool = False) -> None:
-        self.path = check_output_path(Path(path), exist_ok)
-        rows = row_format(self.path)
+        rows = check_rows_path(path, exist_ok)
+        self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.fields = ["source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",

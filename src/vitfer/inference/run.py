@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from vitfer.faces.detectors import DEFAULT_DETECTOR
 from vitfer.shipped import EXAMPLE_IMAGE
-from vitfer.inference.output import ResultWriter, annotate, check_output_path, row_format
+from vitfer.inference.output import ResultWriter, annotate, check_output_path, check_rows_path
 from vitfer.inference.predictor import FPSMeter, Predictor
 from vitfer.inference.results import FrameResult
 from vitfer.inference.timeline import FaceTimeline
@@ -117,8 +117,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
         source = str(EXAMPLE_IMAGE)
     kind = source_kind(source)
     if save is not None:
-        check_output_path(Path(save), exist_ok)
-        row_format(Path(save))
+        check_rows_path(save, exist_ok)  # before any work (ResultWriter checks again when it opens the file)
         if kind == "video":  # the per-face summary goes beside the rows: it must not replace an earlier one either
             check_output_path(Path(save).with_name(f"{Path(save).stem}_summary.csv"), exist_ok)
     if out_dir is not None:
