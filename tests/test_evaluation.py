@@ -80,6 +80,17 @@ def test_evaluate_writes_report(tmp_path, tiny_checkpoint, fer_folder):
         tmp_path / "v")
 
 
+def test_a_shipped_model_reports_into_runs_not_into_the_package(tmp_path, fer_folder, monkeypatch):
+    from vitfer.shipped import ASSETS
+
+    monkeypatch.chdir(tmp_path)
+    before = sorted(ASSETS.iterdir())
+    results = evaluate("default", fer_folder, "val")
+    assert results["out_dir"] == str(tmp_path / "runs" / "eval-default-fer2013-val")
+    assert (tmp_path / "runs" / "eval-default-fer2013-val" / "report.md").is_file()
+    assert sorted(ASSETS.iterdir()) == before
+
+
 def test_evaluate_lowpass_override_changes_the_inputs(tmp_path, tiny_checkpoint, fer_folder):
     sharp = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "a")
     smooth = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "b", lowpass_sigma=3.0)

@@ -276,8 +276,9 @@ def evaluate_cmd(
     data: Annotated[str, typer.Option(help="data set to test on (FER2013 folder/CSV or class folders)")],
     split: Annotated[str, typer.Option(help=SPLIT_HELP)] = "val",
     tta: Annotated[str, typer.Option(help="none | flip | crops (reported beside the plain figure)")] = "none",
-    out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>; "
-                                                        "a new one, ...-val2, when it holds a report)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="report folder (default: <run>/eval-<data>-<split>, "
+                                                        "runs/eval-<model>-<data>-<split> for a shipped model; a new "
+                                                        "one, ...-val2, when it holds a report)")] = None,
     on_error: Annotated[str, typer.Option(help="raise | skip unreadable images")] = "raise",
     lowpass: Annotated[Optional[float], typer.Option(help="override the model's input low-pass sigma (48-px face "
                                                           "pixels; 0 = off) to measure its effect")] = None,

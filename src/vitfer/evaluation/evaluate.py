@@ -17,6 +17,7 @@ from vitfer.data.readers import DataError, OnError, read_dataset
 from vitfer.labels import EMOTIONS_8
 from vitfer.inference.backends import Backend, OnnxBackend, TorchBackend, create_backend
 from vitfer.runs import increment_path
+from vitfer.shipped import SHIPPED_MODELS
 from vitfer.models.checkpoint import CheckpointError, LoadedModel, resolve_model
 from vitfer.evaluation.metrics import classification_metrics
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
@@ -159,7 +160,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
              on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None,
              exist_ok: bool = False) -> dict:
     """Evaluate a model (a shipped name, run folder, .pt/.ckpt or .onnx) on one split; writes metrics.json,
-    report.md and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``), taken afresh (``...-val2``)
+    report.md and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``; for a shipped model
+    ``runs/eval-<model>-<data>-<split>``), taken afresh (``...-val2``)
     when it holds an earlier report, unless ``exist_ok``.
 
     >>> results = evaluate("default", "fer2013", split="val", tta="flip")  # doctest: +SKIP
@@ -176,7 +178,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
         backend.preprocess.lowpass_sigma = lowpass_sigma
     eval_data = split_for(backend, data, split, kind, on_error)
     name = backend.meta.name
-    if out_dir is None:
+    if out_dir is None and path in SHIPPED_MODELS.values():  # never into the installed package
+        out_dir = Path("runs") / f"eval-{path.stem}-{Path(data).stem}-{split}"
+    elif out_dir is None:
         base = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         out_dir = base / f"eval-{Path(data).stem}-{split}"
     out_dir = increment_path(out_dir, exist_ok).resolve()
