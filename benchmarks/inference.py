@@ -1,10 +1,10 @@
 """Inference speed on this machine: classifier backends, face detectors, and the whole video pipeline.
 
-    python benchmarks/inference.py [--model default [accurate ...]] [--weights ../shared/weights] [--threads 2]
+    python benchmarks/inference.py [--model default [fast ...]] [--weights ../shared/weights] [--threads 2]
         [--fer-python PATH/fervenv/bin/python]
 
 Prints Markdown tables: per-face classification throughput (batch 64) and single-face latency for PyTorch,
-ONNX Runtime fp32 and int8, for each model given; threads of the default backend; detector time per 640x480
+ONNX Runtime fp32 and int8, and threads of the default backend, for each model given; detector time per 640x480
 frame; and frames per second of `Predictor.stream` (detect + crop + classify + track) over a generated video,
 for the first model.
 With --fer-python (an environment with fer==25.10.3), the `fer` package is measured in the same run
@@ -67,9 +67,10 @@ def thread_rows(model: Path, work: Path) -> list[dict]:
     rows = []
     for threads in (1, 2, None):
         backend = OnnxBackend(onnx8, threads)
-        one = timed(lambda b=backend: b.probabilities(batch[:1]), 100)
+        one = timed(lambda b=backend: b.probabilities(batch[:1]), 300)
         many = timed(lambda b=backend: b.probabilities(batch), 10)
-        rows.append({"threads": threads or "default (1 up to 4 faces, else all cores)", "latency 1 face (ms, median)": 1000 * statistics.median(one),
+        rows.append({"model": model.stem, "threads": threads or "default (1 up to 4 faces, else all cores)",
+                     "latency 1 face (ms, median)": 1000 * statistics.median(one),
                      "faces/s (batch 64)": 64 / statistics.median(many)})
     return rows
 
@@ -170,7 +171,8 @@ def main() -> None:
         print(f"models {', '.join(m.name for m in models)}, {args.threads} threads, torch {torch.__version__}\n")
         rows = [row for each in models for row in backend_rows(each, work)]
         print("## Classifier\n\n" + table(with_fer(rows, fer, True)) + "\n")
-        print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(thread_rows(model, work)) + "\n")
+        rows = [row for each in models for row in thread_rows(each, work)]
+        print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(rows) + "\n")
         print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
         rows = [row for backend in ("auto", "torch", "onnx")
                 for row in pipeline_rows(model, args.weights, video, backend)]

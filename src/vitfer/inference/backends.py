@@ -67,8 +67,8 @@ class OnnxBackend:
 
     Threads: ``threads`` for every call when given. Otherwise a few faces (the webcam case) run on one thread,
     where a second costs more in hand-overs than it brings, and larger batches on all cores (ONNX Runtime's
-    default): ``fast`` on this 2-core machine, 0.67 ms per face on one thread against 0.73 ms on two, and 3,050
-    faces/s at batch 64 on two threads against 2,240 on one.
+    default). On this 2-core machine one face of ``fast`` took 0.90-0.92 ms on one thread against 1.09-1.13 ms on
+    two; ``default`` (two views per face) 2.07 ms either way (benchmarks/results/inference.md, runs 3-4).
     """
 
     name = "onnx"
