@@ -20,9 +20,9 @@ def _write_graph(model: torch.nn.Module, example: torch.Tensor, path: Path, opse
     """The model as an ONNX graph with a dynamic batch axis.
 
     torch.export first: it traces with the face size fixed, so padding, attention scales and shapes become
-    constants and the graph keeps its compute nodes only (the default model on one view: 232 nodes instead of 800,
-    0.89 ms instead of 1.13 ms per face in ONNX Runtime int8 on one thread). The TorchScript exporter is the
-    fallback for a model torch.export cannot trace.
+    constants and the graph keeps its compute nodes only (the default model on one view: 232 nodes instead of 800;
+    its timings in benchmarks/results/inference.md). The TorchScript exporter is the fallback for a model
+    torch.export cannot trace.
     """
     try:
         torch.onnx.export(model, (example,), str(path), input_names=["input"], output_names=["logits"],
