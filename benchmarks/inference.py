@@ -26,12 +26,14 @@ import numpy as np
 import torch
 
 from timing import timed  # benchmarks/timing.py
-from vitfer.faces.detectors import create_detector
-from vitfer.inference.backends import OnnxBackend, TorchBackend
+from vitfer.runtime.detectors import create_detector
+from vitfer.runtime.backends import OnnxBackend
+from vitfer.models.backend import TorchBackend
 from vitfer.shipped import EXAMPLE_IMAGE
-from vitfer.inference.export import export_onnx
-from vitfer.inference.predictor import Predictor
-from vitfer.models.checkpoint import load_model, resolve_model
+from vitfer.models.export import export_onnx
+from vitfer.runtime.predictor import Predictor
+from vitfer.models.checkpoint import load_model
+from vitfer.shipped import resolve_model
 
 
 def table(rows: list[dict]) -> str:

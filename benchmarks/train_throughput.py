@@ -13,7 +13,7 @@ import platform
 
 import torch
 
-from vitfer.data.transforms import AugmentConfig
+from vitfer.config import AugmentConfig
 from vitfer.evaluation.benchmark import faces_per_second, train_step_seconds
 from vitfer.preprocess import Preprocess
 from vitfer.evaluation.compare import forward_gflops

@@ -6,7 +6,8 @@ from vitfer.data.cache import build_cache
 from vitfer.data.datamodule import FERDataModule
 from vitfer.data.expand import expand_training_split
 from vitfer.data.readers import read_dataset
-from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.config import AugmentConfig
+from vitfer.data.transforms import BatchAugment
 from vitfer.preprocess import Preprocess
 from vitfer.data.cache import pixel_hashes
 

@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from vitfer.cli import app
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError
 from vitfer.evaluation.benchmark import TEST_COLUMN, Budget, benchmark
 
 TINY = {"data": {"num_classes": 7, "cache_dir": None}, "augment": {"hflip": 0.5},

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from vitfer.data.cache import FaceCache, build_cache, cached
-from vitfer.data.readers import DataError, read_dataset
+from vitfer.data.readers import read_dataset
+from vitfer.errors import DataError
 
 
 def test_cache_decodes_every_face(fer_folder):

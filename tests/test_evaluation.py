@@ -9,13 +9,13 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 from typer.testing import CliRunner
 
 from vitfer.cli import app
-from vitfer.data.readers import DataError
+from vitfer.errors import DataError, ModelError
 from vitfer.preprocess import Preprocess
 from vitfer.evaluation.compare import compare_runs
 from vitfer.evaluation.evaluate import evaluate, tta_views
 from vitfer.evaluation.metrics import classification_metrics
 from vitfer.labels import EMOTIONS_7, EMOTIONS_8
-from vitfer.models.checkpoint import CheckpointError, describe, save_model
+from vitfer.models.checkpoint import describe, save_model
 from vitfer.models.factory import build_model
 
 
@@ -118,7 +118,7 @@ def test_eight_class_model_on_seven_class_data_drops_contempt(tmp_path, fer_fold
 
 def test_bad_evaluations_are_clear_errors(tmp_path, fer_folder):
     odd = save_tiny(tmp_path, ("contempt", "happy"))
-    with pytest.raises(CheckpointError, match="share fewer than two classes"):
+    with pytest.raises(ModelError, match="share fewer than two classes"):
         evaluate(odd, fer_folder, "test", out_dir=tmp_path / "x")
     only_train = tmp_path / "only_train"
     (only_train / "train").mkdir(parents=True)
@@ -142,7 +142,7 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
         runs.append(run)
     evaluate(runs[1], fer_folder, "val", tta="flip")  # a second report, in eval-fer2013-val2: the newest counts
     assert (runs[1] / "eval-fer2013-val2" / "metrics.json").is_file()
-    with pytest.raises(CheckpointError, match="none of these runs was evaluated on the 'test' split"):
+    with pytest.raises(ModelError, match="none of these runs was evaluated on the 'test' split"):
         compare_runs(runs, tmp_path / "cmp", split="test")
     table = compare_runs(runs, tmp_path / "cmp")
     assert list(table["run"]) == ["a", "b"]
@@ -155,11 +155,11 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
 
 def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, fer_folder, tiny_checkpoint,
                                                                       astronaut):
-    from vitfer.explanations.maps import ExplainError
+    from vitfer.errors import ExplainError
     from vitfer.explanations.run import explain_images
-    from vitfer.inference.export import export_onnx
-    from vitfer.inference.predictor import Predictor
-    from vitfer.models.checkpoint import resolve_model
+    from vitfer.models.export import export_onnx
+    from vitfer.runtime.predictor import Predictor
+    from vitfer.shipped import resolve_model
 
     run = tmp_path / "run"
     run.mkdir()
@@ -167,7 +167,7 @@ def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, f
     onnx = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx")
     assert resolve_model(run) == run / "model.pt" and resolve_model(onnx) == onnx
     assert resolve_model("default").name == "default.pt" and resolve_model(None) == resolve_model("default")
-    with pytest.raises(CheckpointError, match="model not found: nope"):
+    with pytest.raises(ModelError, match="model not found: nope"):
         resolve_model("nope")
 
     by_file, by_run, by_onnx = (Predictor(m).predict(astronaut) for m in (tiny_checkpoint, run, onnx))
@@ -177,7 +177,7 @@ def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, f
     torch_eval = evaluate(run, fer_folder, out_dir=tmp_path / "e1")
     onnx_eval = evaluate(onnx, fer_folder, out_dir=tmp_path / "e2")
     assert onnx_eval["backend"] == "onnx" and onnx_eval["plain"]["accuracy"] == torch_eval["plain"]["accuracy"]
-    with pytest.raises(CheckpointError, match="test-time augmentation needs the PyTorch model"):
+    with pytest.raises(ModelError, match="test-time augmentation needs the PyTorch model"):
         evaluate(onnx, fer_folder, tta="flip", out_dir=tmp_path / "e3")
 
     rows = explain_images(run, astronaut, tmp_path / "x", method="gradcam")

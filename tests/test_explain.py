@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from vitfer.preprocess import Preprocess
-from vitfer.explanations.maps import ExplainError, explain_batch, rollout
+from vitfer.explanations.maps import explain_batch, rollout
+from vitfer.errors import ExplainError
 from vitfer.explanations.run import class_mean_maps, explain_images
 from vitfer.labels import EMOTIONS_7
 from vitfer.models.checkpoint import LoadedModel, describe, save_model

@@ -4,9 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vitfer.faces.crop import crop_face, square_box
-from vitfer.faces.detectors import DetectorError, FaceBox, HaarDetector, create_detector
-from vitfer.hub import DownloadError, fetch
+from vitfer.runtime.crop import crop_face, square_box
+from vitfer.runtime.detectors import FaceBox, HaarDetector, create_detector
+from vitfer.errors import DetectorError, DownloadError
+from vitfer.hub import fetch
 from tests.conftest import SHARED
 
 WEIGHTS = SHARED / "weights"

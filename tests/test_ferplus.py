@@ -10,7 +10,8 @@ from tests.conftest import FERPLUS_VOTES, SHARED, face_like
 from vitfer.data.cache import build_cache
 from vitfer.data.ferplus import (ferplus_targets, join_ferplus_votes, read_ferplus, read_ferplus_csv,
                                  read_ferplus_votes)
-from vitfer.data.readers import DataError, read_dataset
+from vitfer.data.readers import read_dataset
+from vitfer.errors import DataError
 from vitfer.labels import EMOTIONS_8
 
 A, D, F, H, S, U, N, C = (EMOTIONS_8.index(n) for n in

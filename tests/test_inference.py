@@ -8,18 +8,22 @@ import numpy as np
 import pytest
 import torch
 
-from vitfer.inference.backends import SHIPPED_MODELS, OnnxBackend, TorchBackend
-from vitfer.inference.export import export_onnx
-from vitfer.inference.output import OutputError
-from vitfer.inference.predictor import Predictor
-from vitfer.inference.run import run_prediction
-from vitfer.inference.sources import SourceError, iter_frames
-from vitfer.inference.tracking import FaceTracker
-from vitfer.faces.detectors import FaceBox
+from vitfer.runtime.backends import OnnxBackend
+from vitfer.shipped import SHIPPED_MODELS
+from vitfer.models.backend import TorchBackend
+from vitfer.models.export import export_onnx
+from vitfer.errors import ArgumentError, OutputError, SourceError
+from vitfer.runtime.predictor import Predictor
+from vitfer.runtime.predict import run_prediction
+from vitfer.runtime.sources import iter_frames
+from vitfer.runtime.tracking import FaceTracker
+from vitfer.runtime.detectors import FaceBox
 from vitfer.labels import EMOTIONS_7
 from vitfer.preprocess import Preprocess
-from vitfer.models.checkpoint import CheckpointError, load_model, resolve_model, describe, save_model
+from vitfer.models.checkpoint import load_model, describe, save_model
+from vitfer.shipped import resolve_model
 from vitfer.models.factory import build_model
+from vitfer.models.inputs import model_input
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ def test_no_detect_classifies_whole_image_like_training(tiny_checkpoint):
     assert len(result) == 1 and result[0].box == (0, 0, 48, 48)
     loaded = load_model(tiny_checkpoint)
     with torch.no_grad():
-        direct = loaded.model(loaded.preprocess(torch.from_numpy(face)[None, None])).softmax(-1)[0]
+        direct = loaded.model(model_input(loaded.preprocess, torch.from_numpy(face)[None, None])).softmax(-1)[0]
     assert np.allclose([result[0].probabilities[n] for n in EMOTIONS_7], direct.numpy(), atol=1e-5)
 
 
@@ -183,7 +187,7 @@ def test_json_schema_for_images(tiny_checkpoint, astronaut, tmp_path):
     from typer.testing import CliRunner
 
     from vitfer.cli import app
-    from vitfer.inference.output import ROW_FORMATS
+    from vitfer.runtime.rows import ROW_FORMATS
 
     help_text = CliRunner().invoke(app, ["predict", "--help"], env={"COLUMNS": "200"}).stdout
     assert all(suffix in help_text for suffix in ROW_FORMATS)  # the help names every registered format
@@ -234,7 +238,8 @@ def test_export_reports_the_accuracy_cost_of_int8(tiny_checkpoint, fer_folder, t
 
 
 def test_onnx_backend_exports_once_into_the_cache(tiny_checkpoint, tmp_path, monkeypatch):
-    from vitfer.inference.backends import create_backend, onnx_cache_path
+    from vitfer.runtime.backends import create_backend
+    from vitfer.models.backend import onnx_cache_path
 
     monkeypatch.setenv("VITFER_CACHE", str(tmp_path / "cache"))
     backend = create_backend(tiny_checkpoint, "onnx")
@@ -267,7 +272,7 @@ def test_a_face_gives_the_same_answer_at_48_and_at_400_px(astronaut):
     assert small.label == large.label
     gap = max(abs(small.probabilities[n] - large.probabilities[n]) for n in predictor.labels)
     assert gap < 0.05
-    decoded = predictor.faces_tensor(face400, predictor.detect(face400))
+    decoded = predictor.faces_array(face400, predictor.detect(face400))
     assert decoded.shape[-1] == predictor.preprocess.decode_size == 48
 
 
@@ -301,7 +306,7 @@ def test_the_cli_refuses_an_image_bomb_in_one_line(tmp_path):
 def test_an_animated_gif_says_it_uses_the_first_frame(tmp_path, caplog):
     from PIL import Image
 
-    from vitfer.inference.sources import read_image
+    from vitfer.runtime.sources import read_image
 
     frames = [Image.new("RGB", (32, 32), (i * 60, 0, 0)) for i in range(3)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
@@ -329,7 +334,7 @@ def test_a_folder_with_a_bad_image_is_read_to_the_end_and_reported(tiny_checkpoi
 
 
 def test_outputs_are_never_overwritten_silently(tiny_checkpoint, astronaut, tmp_path):
-    from vitfer.inference.output import OutputError
+    from vitfer.errors import OutputError
 
     save = tmp_path / "faces.csv"
     save.write_text("earlier results\n")
@@ -477,24 +482,24 @@ def test_help_names_options_without_type_tags_and_one_detector_option(verb):
 
 
 def test_the_default_backend_is_onnx_int8_when_installed_else_pytorch(tiny_checkpoint, monkeypatch, private_cache):
-    from vitfer.inference import backends
+    from vitfer.models import backend as research_backend
+    from vitfer.runtime.backends import create_backend
 
-    pytest.importorskip("onnxruntime", reason="ONNX Runtime not installed")
-    auto = backends.create_backend(tiny_checkpoint, "auto")
+    auto = create_backend(tiny_checkpoint, "auto")
     assert auto.name == "onnx" and list((private_cache / "onnx").glob("tiny-*.int8.onnx"))
-    faces = torch.randint(0, 256, (4, 1, 48, 48), dtype=torch.uint8)
-    torch_probs = backends.create_backend(tiny_checkpoint, "torch").probabilities(faces)
+    faces = np.random.default_rng(0).integers(0, 256, (4, 1, 48, 48), dtype=np.uint8)
+    torch_probs = create_backend(tiny_checkpoint, "torch").probabilities(faces)
     assert np.abs(auto.probabilities(faces) - torch_probs).max() < 0.01  # int8 matrix products, close to fp32
-    monkeypatch.setattr(backends, "onnx_available", lambda: False)
-    assert backends.create_backend(tiny_checkpoint, "auto").name == "torch"
-    with pytest.raises(CheckpointError, match="unknown backend 'tensorrt'"):
-        backends.create_backend(tiny_checkpoint, "tensorrt")
+    monkeypatch.setattr(research_backend, "onnx_available", lambda: False)
+    assert create_backend(tiny_checkpoint, "auto").name == "torch"
+    with pytest.raises(ArgumentError, match="unknown backend 'tensorrt'"):
+        create_backend(tiny_checkpoint, "tensorrt")
 
 
 def test_a_batch_function_for_data_engines(tiny_checkpoint, astronaut, tmp_path):
     import pandas as pd
 
-    from vitfer.inference.batch import BatchPredictor
+    from vitfer.runtime.batch import BatchPredictor
 
     (tmp_path / "bad.jpg").write_bytes(b"no")
     cv2.imwrite(str(tmp_path / "grey.png"), np.full((120, 160), 128, np.uint8))
@@ -508,7 +513,7 @@ def test_a_batch_function_for_data_engines(tiny_checkpoint, astronaut, tmp_path)
 def test_the_batch_function_runs_in_ray_data(tiny_checkpoint, astronaut):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[data]'); the recipe is in "
                                             "docs/scale.md")
-    from vitfer.inference.batch import BatchPredictor
+    from vitfer.runtime.batch import BatchPredictor
 
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     try:

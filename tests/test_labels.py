@@ -1,7 +1,7 @@
 import pytest
 
-from vitfer.labels import (AFFECTNET_IDS, EMOTIONS_7, EMOTIONS_8, RAFDB_IDS, UnknownLabelError, canonical_name,
-                           ferplus_majority, index_of, label_set, name_from_id)
+from vitfer.labels import AFFECTNET_IDS, EMOTIONS_7, EMOTIONS_8, RAFDB_IDS, canonical_name, ferplus_majority, index_of, label_set, name_from_id
+from vitfer.errors import LabelError
 
 
 def test_canonical_order_follows_fer2013():
@@ -23,11 +23,11 @@ def test_dataset_ids():
 
 
 def test_unknown_labels_are_named():
-    with pytest.raises(UnknownLabelError, match="bored"):
+    with pytest.raises(LabelError, match="bored"):
         canonical_name("bored")
-    with pytest.raises(UnknownLabelError, match="no label id 9"):
+    with pytest.raises(LabelError, match="no label id 9"):
         name_from_id("affectnet", 9)
-    with pytest.raises(UnknownLabelError, match="not in the 7-class set"):
+    with pytest.raises(LabelError, match="not in the 7-class set"):
         index_of("contempt", EMOTIONS_7)
     assert index_of("contempt", EMOTIONS_8) == 7
 

@@ -7,9 +7,9 @@ from torch import nn
 from vitfer.preprocess import Preprocess
 from vitfer.labels import EMOTIONS_7
 from vitfer.models.checkpoint import load_model, describe, save_model
-from vitfer.models.factory import ModelError, available_models, build_model
+from vitfer.models.factory import available_models, build_model
+from vitfer.errors import ModelError, WeightImportError
 from vitfer.models.freeze import gradual_unfreeze_mode
-from vitfer.models.tflite_import import WeightImportError
 from tests.conftest import SHARED
 
 
@@ -197,15 +197,16 @@ def test_a_model_file_that_would_run_code_is_refused(tmp_path):
     import subprocess
     import sys
 
-    from vitfer.models.checkpoint import CheckpointError, load_model
+    from vitfer.models.checkpoint import load_model
+    from vitfer.errors import ModelError
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     torch.save({"vitfer": {"format": 1}, "state_dict": {}, "x": _Payload(marker)}, evil)
-    with pytest.raises(CheckpointError, match="refusing to load .*evil.pt"):
+    with pytest.raises(ModelError, match="refusing to load .*evil.pt"):
         load_model(evil)
     from vitfer.models.factory import build_model, load_pretrained
-    from vitfer.models.tflite_import import WeightImportError
+    from vitfer.errors import WeightImportError
 
     with pytest.raises(WeightImportError, match="refusing to load"):
         load_pretrained(build_model("cnn3", 7), evil)

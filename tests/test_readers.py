@@ -5,9 +5,11 @@ import torch
 
 from tests.conftest import face_like, write_image
 
-from vitfer.data.readers import (DataError, merge_manifests, read_class_folders, read_dataset, read_fer2013_csv,
-                                 read_fer2013_folder)
-from vitfer.labels import UnknownLabelError
+from vitfer.data.manifest import merge_manifests
+from vitfer.data.folders import read_class_folders
+from vitfer.data.readers import read_dataset
+from vitfer.data.fer2013 import read_fer2013_csv, read_fer2013_folder
+from vitfer.errors import DataError, LabelError
 
 
 def test_fer_folder_split_comes_from_prefix(fer_folder):
@@ -102,7 +104,7 @@ def test_class_folders_with_split_dirs(tmp_path, ck_folder):
 def test_unknown_class_folder_raise_or_skip(ck_folder):
     (ck_folder / "bored").mkdir()
     sorted((ck_folder / "happy").iterdir())[0].rename(ck_folder / "bored" / "x.png")
-    with pytest.raises(UnknownLabelError, match="bored"):
+    with pytest.raises(LabelError, match="bored"):
         read_class_folders(ck_folder)
     manifest = read_class_folders(ck_folder, on_error="skip")
     assert any("bored" in s for s in manifest.attrs["skipped"])

@@ -10,7 +10,9 @@ import pytest
 
 from tests.conftest import face_like, write_image
 from vitfer.data.cache import build_cache
-from vitfer.data.readers import DataError, merge_manifests, read_dataset, write_manifest_csv
+from vitfer.data.manifest import merge_manifests, write_manifest_csv
+from vitfer.data.readers import read_dataset
+from vitfer.errors import DataError
 from vitfer.data.splits import kfold
 
 
@@ -160,7 +162,8 @@ def test_mtcnn_boxes_become_face_boxes(monkeypatch):
     import sys
     import types
 
-    from vitfer.faces.detectors import DetectorError, create_detector
+    from vitfer.runtime.detectors import create_detector
+    from vitfer.errors import DetectorError
 
     monkeypatch.setitem(sys.modules, "mtcnn", None)  # not installed
     with pytest.raises(DetectorError, match=r"pip install 'vitfer\[mtcnn\]'"):

@@ -174,7 +174,7 @@ def green_box(screenshot: bytes) -> tuple[int, int, int, int] | None:
 
 def assert_box_on_the_face(screenshot: bytes) -> None:
     """The green box drawn by the page lies on the face that a detector finds in the screenshot itself."""
-    from vitfer.faces.detectors import create_detector
+    from vitfer.runtime.detectors import create_detector
 
     image = cv2.imdecode(np.frombuffer(screenshot, np.uint8), cv2.IMREAD_COLOR)
     faces = create_detector("yunet").detect(image)

@@ -11,7 +11,7 @@ from tests.conftest import face_like
 from vitfer.data.cache import FaceCache
 from vitfer.data.datamodule import FERDataModule
 from vitfer.data.sharpness import blur, laplacian_variance, sharpness_mismatch
-from vitfer.data.transforms import AugmentConfig
+from vitfer.config import AugmentConfig
 from vitfer.preprocess import Preprocess
 from vitfer.data.datamodule import lowpass_sigma_for
 

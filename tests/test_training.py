@@ -6,14 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vitfer.data.readers import DataError
-from vitfer.config import ConfigError, TrainSection, config_from_dict, load_config
-from vitfer.models.checkpoint import CheckpointError, load_model
+from vitfer.errors import ConfigError, DataError, ModelError
+from vitfer.config import TrainSection, config_from_dict, load_config
+from vitfer.models.checkpoint import load_model
 from vitfer.models.factory import build_model
 from vitfer.training.losses import FERLoss
 from vitfer.training.module import build_scheduler
 from vitfer.training.run import set_aside_metrics, train
 from vitfer.training.sam import SAM
+from vitfer.models.inputs import finish
 
 
 def tiny_config(tmp_path, data_path, **sections):
@@ -132,7 +133,7 @@ def test_resume_continues_and_refuses_another_model(tmp_path, fer_folder):
     metrics = pd.read_csv(resumed / "metrics.csv")
     assert metrics["epoch"].dropna().unique().tolist() == [0, 1]  # epoch 0 kept from the first run, 1 is new
     assert metrics["val_acc"].notna().sum() == 2
-    with pytest.raises(CheckpointError, match="name='cnn3'"):
+    with pytest.raises(ModelError, match="name='cnn3'"):
         train(tiny_config(tmp_path, fer_folder, name="t3", model={"name": "resnet18"}), resume=last, progress=False)
 
 
@@ -242,13 +243,13 @@ def test_a_distilled_deit_learns_from_a_cnn_teacher(tmp_path, fer_folder):
     other = Preprocess(img_size=24, in_channels=3, mean=(0.2, 0.3, 0.4), std=(0.9, 0.8, 0.7))
     teacher = load_teacher(str(teacher_run), other, loaded.labels)
     own = teacher.loaded
-    expected = own.model(own.preprocess.finish(F.interpolate(faces, size=24, mode="bilinear", antialias=True)))
-    assert torch.equal(teacher.labels(other.finish(faces)), expected.argmax(-1))
+    expected = own.model(finish(own.preprocess, F.interpolate(faces, size=24, mode="bilinear", antialias=True)))
+    assert torch.equal(teacher.labels(finish(other, faces)), expected.argmax(-1))
 
     # the loss: half cross-entropy of the class token on the labels, half of the distillation token on the teacher's
     teacher = load_teacher(str(teacher_run), loaded.preprocess, loaded.labels)
     module = FERModule(loaded.model, TrainSection(), teacher=teacher)
-    x, y = loaded.preprocess.finish(faces), torch.tensor([0, 1, 2, 3])
+    x, y = finish(loaded.preprocess, faces), torch.tensor([0, 1, 2, 3])
     cls, dist = loaded.model.head.both(loaded.model.backbone(x))
     manual = 0.5 * F.cross_entropy(cls, y) + 0.5 * F.cross_entropy(dist, teacher.labels(x))
     assert torch.allclose(module._loss(x, y), manual)
@@ -267,7 +268,7 @@ def test_a_plain_student_learns_the_teachers_softened_probabilities(tmp_path, fe
     # (1 - alpha) cross-entropy on the labels + alpha T^2 KL(teacher || student) at temperature T
     teacher = load_teacher(str(teacher_run), loaded.preprocess, loaded.labels)
     module = FERModule(loaded.model, TrainSection(distill_alpha=0.3, distill_temperature=4.0), teacher=teacher)
-    x, y = loaded.preprocess.finish(torch.rand(4, 1, 48, 48)), torch.tensor([0, 1, 2, 3])
+    x, y = finish(loaded.preprocess, torch.rand(4, 1, 48, 48)), torch.tensor([0, 1, 2, 3])
     student, taught = loaded.model(x), teacher.logits(x)
     kl = (F.softmax(taught / 4, -1) * (F.log_softmax(taught / 4, -1) - F.log_softmax(student / 4, -1))).sum(-1)
     assert torch.allclose(module._loss(x, y), 0.7 * F.cross_entropy(student, y) + 0.3 * 16 * kl.mean(), atol=1e-6)
@@ -277,7 +278,7 @@ def test_a_plain_student_learns_the_teachers_softened_probabilities(tmp_path, fe
               progress=False)
     eight = train(tiny_config(tmp_path, ferplus_folder, name="eight", train={"epochs": 1, "batch_size": 4},
                               data={"num_classes": 8}), progress=False)
-    with pytest.raises(CheckpointError, match="must share the student's classes"):
+    with pytest.raises(ModelError, match="must share the student's classes"):
         train(tiny_config(tmp_path, fer_folder, name="s2", train={"teacher": str(eight)},
                           model={"name": "deit_tiny_distilled_patch16_224", "img_size": 32}), progress=False)
 
@@ -314,7 +315,7 @@ def test_the_python_api_mirrors_the_command(tmp_path, fer_folder, monkeypatch):
 
 
 def test_missing_pretrained_weights_fail_at_once_naming_the_option(tmp_path, fer_folder):
-    from vitfer.models.tflite_import import WeightImportError
+    from vitfer.errors import WeightImportError
 
     cfg = tiny_config(tmp_path, fer_folder, model={"name": "hybrid_vit_tiny", "pretrained": "nope/mobilenet.tflite"})
     with pytest.raises(WeightImportError, match=r"model.pretrained \(--pretrained\) nope/mobilenet.tflite: no such "

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from vitfer.version import __version__
 
 _EXPORTS = {
-    "Predictor": "vitfer.inference.predictor",
+    "Predictor": "vitfer.runtime.predictor",
     "build_model": "vitfer.models.factory",
     "load_model": "vitfer.models.checkpoint",
     "train": "vitfer.api",
@@ -27,7 +27,7 @@ _EXPORTS = {
     "data_stats": "vitfer.data.stats",
     "load_config": "vitfer.config",
     "evaluate": "vitfer.evaluation.evaluate",
-    "export_onnx": "vitfer.inference.export",
+    "export_onnx": "vitfer.models.export",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -1,4 +1,9 @@
-"""The Python API, one function per ``vitfer`` verb, with the command's arguments and defaults.
+"""The Python API, one function per ``vitfer`` verb, with the command's arguments and defaults; the command line
+calls these and nothing else.
+
+``predict``, ``serve`` and ``models`` run on the runtime floor (ONNX Runtime, no torch). The other verbs need the
+research floor (``pip install 'vitfer[train]'``); called without it they raise ``ExtraMissing``, one line that
+names the extra. Each function imports its engine when called, so ``import vitfer`` stays light.
 
 >>> import vitfer
 >>> run = vitfer.train("configs/cnn3.yaml", data="fer2013", epochs=3)       # doctest: +SKIP
@@ -8,12 +13,30 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vitfer.faces.detectors import DEFAULT_DETECTOR
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError, ExtraMissing, OutputError
+from vitfer.shipped import DEFAULT_DETECTOR
+RESEARCH_EXTRA = "pip install 'vitfer[train]'"
+#: the packages of the research floor: a verb that finds one missing names the extra to install
+RESEARCH_PACKAGES = frozenset({"torch", "torchvision", "timm", "lightning", "torchmetrics", "kornia", "pandas",
+                               "matplotlib", "yaml", "sklearn", "tflite", "safetensors", "pytorch_grad_cam", "onnx",
+                               "onnxscript"})
+
+
+def research(module: str, verb: str):
+    """A research-floor module, or ExtraMissing naming the verb and the extra when its packages are absent."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        if (err.name or "").split(".")[0] in RESEARCH_PACKAGES:
+            raise ExtraMissing(f"vitfer {verb} needs the research floor ({err.name} is not installed): "
+                               f"{RESEARCH_EXTRA}") from None
+        raise
 
 
 def _override(key: str, value: Any) -> str:
@@ -27,11 +50,64 @@ def _overrides(overrides: dict[str, Any] | list[str] | None) -> list[str]:
     return list(overrides or [])
 
 
+# --- runtime floor --------------------------------------------------------------------------------------------
+def predict(source: str | int = "example", model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
+            detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
+            backend: str = "auto", out: str | Path | None = "runs/predict", save: str | Path | None = None,
+            smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
+            on_error: str = "skip", exist_ok: bool = False, workers: int = 1, threads: int | None = None,
+            device: str | None = None, echo: Callable[[str], None] = print, progress: bool = False,
+            on_result: Callable | None = None):
+    """Find and classify every face of a source (image, folder, glob, video, webcam index, 'example'), print a
+    line per image, write annotated copies to ``out`` (taken afresh: runs/predict2, ...) and rows to ``save``;
+    returns a ``PredictionSummary``. See ``vitfer predict --help`` for every option.
+
+    >>> summary = vitfer.predict("photos/", save="faces.csv", out=None)  # doctest: +SKIP
+    """
+    from vitfer.runtime.predict import run_prediction
+
+    return run_prediction(str(source), model=model, detector=detector, detector_model=detector_model,
+                          threshold=threshold, min_face=min_face, backend=backend,
+                          out_dir=Path(out) if out is not None else None, save=Path(save) if save else None,
+                          smoothing=smoothing, bars=bars, show=show, max_frames=max_frames, echo=echo,
+                          on_error=on_error, exist_ok=exist_ok, progress=progress, on_result=on_result,
+                          workers=workers, threads=threads, device=device)
+
+
+def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
+          detector: str = DEFAULT_DETECTOR, backend: str = "auto", limits: Any = None,
+          cors_origins: list[str] | None = None, detector_model: str | Path | None = None, workers: int = 1,
+          device: str | None = None) -> None:
+    """Serve the HTTP API and its pages (``vitfer serve``); needs ``pip install 'vitfer[serve]'``."""
+    try:
+        app = importlib.import_module("vitfer.serving.app")
+    except ImportError as err:
+        raise ExtraMissing(f"vitfer serve needs the server's packages ({err.name} is not installed): "
+                           "pip install 'vitfer[serve]'") from None
+    app.serve(model, host, port, detector, backend, limits, cors_origins, detector_model, workers, device)
+
+
+def models(pattern: str | None = None) -> dict[str, Any]:
+    """The shipped models with their figures (``shipped``), and with the research floor installed, the
+    architectures ``vitfer train --model`` takes (``architectures``: name -> description) matching ``pattern``."""
+    from vitfer.runtime.backends import shipped_models
+
+    found: dict[str, Any] = {"shipped": shipped_models() if pattern is None else {}}
+    try:
+        factory = research("vitfer.models.factory", "models")
+        zoo = research("vitfer.models.zoo", "models")
+    except ExtraMissing as err:
+        found["architectures"], found["missing"] = {}, str(err)
+        return found
+    found["architectures"] = {name: zoo.own_models().get(name, "") for name in factory.available_models(pattern)}
+    return found
+
+
+# --- research floor -------------------------------------------------------------------------------------------
 def train(config: str | Path | None = None, data: str | Path | None = None, model: str | None = None,
           epochs: int | None = None, name: str | None = None, pretrained: str | Path | bool | None = None,
           resume: str | Path | None = None, overrides: dict[str, Any] | list[str] | None = None,
-          verbose: bool = False,
-          progress: bool = True) -> Path:
+          verbose: bool = False, progress: bool = True) -> Path:
     """Train a model as ``vitfer train`` does; returns the run folder (``runs/<name>``).
 
     ``overrides`` takes any config key in dotted form, as a dict or as ``--set``'s ``key=value`` lines.
@@ -40,15 +116,52 @@ def train(config: str | Path | None = None, data: str | Path | None = None, mode
     ...                    overrides={"train.lr": 3e-4, "model.pretrained": "mobilenet_v2_1.0_224_quant.tflite"})
     ... # doctest: +SKIP
     """
-    from vitfer.config import load_config
-    from vitfer.training.run import train as run_training
-
+    config_module = research("vitfer.config", "train")
+    training = research("vitfer.training.run", "train")
     settings = _overrides(overrides)
     for key, value in (("data.path", data), ("model.name", model), ("train.epochs", epochs), ("name", name),
                        ("model.pretrained", pretrained)):
         if value is not None:
             settings.append(_override(key, str(value) if isinstance(value, Path) else value))
-    return run_training(load_config(config, settings), resume=resume, progress=progress, verbose=verbose)
+    return training.train(config_module.load_config(config, settings), resume=resume, progress=progress,
+                          verbose=verbose)
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
+             out_dir: str | Path | None = None, on_error: str = "raise", lowpass_sigma: float | None = None,
+             exist_ok: bool = False, device: str | None = None) -> dict:
+    """Accuracy, per-class figures, confusion, calibration and a report of a model on one split of ``data``
+    (``vitfer evaluate``); returns the metrics, the report folder in ``out_dir``."""
+    engine = research("vitfer.evaluation.evaluate", "evaluate")
+    return engine.evaluate(checkpoint, data, split=split, tta=tta, out_dir=out_dir, on_error=on_error,
+                           lowpass_sigma=lowpass_sigma, exist_ok=exist_ok, device=device)
+
+
+def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val") -> dict:
+    """Fit a temperature on ``split`` of ``data`` and write the calibrated model to ``out`` (never over its
+    source, never over an existing file); returns the calibration record."""
+    if Path(out).exists():
+        raise OutputError(f"{out} exists; choose another --out (a calibrated model never replaces its source)")
+    return research("vitfer.evaluation.calibration", "calibrate").calibrate(checkpoint, data, out, split=split)
+
+
+def export(checkpoint: str | Path, out: str | Path | None = None, quantize: bool = False,
+           check_data: str | Path | None = None, check_split: str = "val") -> dict[str, Any]:
+    """Export a model to ONNX (``vitfer export``): ``files`` written (fp32, then int8 with ``quantize``), and with
+    ``check_data`` each file's accuracy there beside PyTorch's (``check``)."""
+    from vitfer.shipped import SHIPPED_NAMES, resolve_model
+
+    exporter = research("vitfer.models.export", "export")
+    path = resolve_model(checkpoint)
+    target = Path(out) if out else (Path(f"{checkpoint}.onnx") if str(checkpoint) in SHIPPED_NAMES
+                                    else path.with_suffix(".onnx"))
+    last = exporter.export_onnx(path, target, quantize=quantize)  # with quantize: fp32 at target, then int8
+    written = [target, last] if quantize else [last]
+    rows = []
+    if check_data:
+        evaluation = research("vitfer.evaluation.evaluate", "export")
+        rows = evaluation.compare_backends_on_data(path, written, check_data, check_split)
+    return {"files": written, "check": rows}
 
 
 def explain(model: str | Path = "default", source: str | Path | None = None, data: str | Path | None = None,
@@ -60,17 +173,18 @@ def explain(model: str | Path = "default", source: str | Path | None = None, dat
 
     >>> rows = vitfer.explain("default", "photo.jpg", method="gradcam")  # doctest: +SKIP
     """
-    from vitfer.explanations.run import class_mean_maps, explain_images
-    from vitfer.runs import increment_path
+    from vitfer.files import increment_path
 
+    engine = research("vitfer.explanations.run", "explain")
+    if data is None and source is None:
+        raise ConfigError("give an image, folder or glob to explain, or data=PATH for per-class maps")
     out = increment_path(out, exist_ok)
     if data is not None:
-        return class_mean_maps(model, data, split, Path(out) / f"class_maps_{method}.png", method=method,
-                               per_class=per_class)
-    if source is None:
-        raise ConfigError("give an image, folder or glob to explain, or data=PATH for per-class maps")
-    return explain_images(None if str(model) == "default" else model, source, out, method=method,
-                          detector=detector, threshold=threshold, detector_model=detector_model, min_face=min_face)
+        return engine.class_mean_maps(model, data, split, Path(out) / f"class_maps_{method}.png", method=method,
+                                      per_class=per_class)
+    return engine.explain_images(None if str(model) == "default" else model, source, out, method=method,
+                                 detector=detector, threshold=threshold, detector_model=detector_model,
+                                 min_face=min_face)
 
 
 def compare(runs: list[str | Path], split: str = "val", out: str | Path = "runs/compare", exist_ok: bool = False):
@@ -79,11 +193,11 @@ def compare(runs: list[str | Path], split: str = "val", out: str | Path = "runs/
 
     >>> table = vitfer.compare(["runs/cnn3", "runs/default-hybrid-vit-tiny"])  # doctest: +SKIP
     """
-    from vitfer.evaluation.compare import compare_runs
-    from vitfer.runs import increment_path
+    from vitfer.files import increment_path
 
+    engine = research("vitfer.evaluation.compare", "compare")
     out = increment_path(out, exist_ok)
-    table = compare_runs(runs, out, split=split)
+    table = engine.compare_runs(runs, out, split=split)
     table.attrs["out"] = str(out)
     return table
 
@@ -96,7 +210,36 @@ def benchmark(recipes: list[str | Path], data: str | Path, budget_minutes: float
     >>> table = vitfer.benchmark(sorted(Path("configs/compare").glob("*.yaml")), "fer2013",
     ...                          budget_minutes=8)  # doctest: +SKIP
     """
-    from vitfer.evaluation.benchmark import Budget, benchmark as run_benchmark
+    engine = research("vitfer.evaluation.benchmark", "benchmark")
+    return engine.benchmark(recipes, data, out, engine.Budget(epochs=budget_epochs, minutes=budget_minutes),
+                            overrides=_overrides(overrides), final_test=final_test)
 
-    return run_benchmark(recipes, data, out, Budget(epochs=budget_epochs, minutes=budget_minutes),
-                         overrides=_overrides(overrides), final_test=final_test)
+
+def data_stats(path: str | Path, kind: str = "auto", duplicates: bool = True, on_error: str = "raise",
+               plot: str | Path | None = None):
+    """Class counts per split, image sizes, duplicates across splits and sharpness per split (``vitfer data
+    stats``)."""
+    return research("vitfer.data.stats", "data stats").data_stats(path, kind=kind, duplicates=duplicates,
+                                                                  on_error=on_error, plot=plot)
+
+
+def data_merge(paths: list[str | Path], out: str | Path, num_classes: int = 7, seed: int = 0,
+               on_error: str = "raise"):
+    """Merge data sets into one manifest over the 7- or 8-class label set, written to ``out``; returns it."""
+    readers = research("vitfer.data.readers", "data merge")
+    manifest = research("vitfer.data.manifest", "data merge")
+    merged = manifest.merge_manifests([readers.read_dataset(p, on_error=on_error, seed=seed) for p in paths],
+                                      num_classes)
+    manifest.write_manifest_csv(merged, out)
+    return merged
+
+
+def data_cache(path: str | Path, out: str | Path, size: int = 48, channels: int = 1, num_classes: int = 7,
+               on_error: str = "raise"):
+    """Decode every face of a data set once into a cache file that later runs load in seconds; returns it."""
+    readers = research("vitfer.data.readers", "data cache")
+    cache_module = research("vitfer.data.cache", "data cache")
+    cache = cache_module.build_cache(readers.read_dataset(path, on_error=on_error), size, channels, num_classes,
+                                     on_error)
+    cache.save(out)
+    return cache

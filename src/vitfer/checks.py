@@ -6,11 +6,7 @@ import glob
 from pathlib import Path
 
 from vitfer.shipped import SHIPPED_MODELS
-from vitfer.errors import VitferError
-
-
-class ArgumentError(VitferError, ValueError):
-    """A command-line argument that names nothing usable."""
+from vitfer.errors import ArgumentError
 
 
 def existing(path: str | Path | None, what: str) -> None:

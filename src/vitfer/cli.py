@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperCommand
 
-from vitfer import checks
+from vitfer import api, checks
 from vitfer.shipped import SHIPPED_MODELS
 
 app = typer.Typer(help="vitfer: facial expression recognition with Vision Transformers.",
@@ -30,6 +30,8 @@ DetectorModelOption = Annotated[Optional[Path], typer.Option(help="a local YuNet
 NoDetectOption = Annotated[bool, typer.Option("--no-detect", hidden=True, help="the same as --detector none")]
 ThresholdOption = Annotated[float, typer.Option(help="keep faces the detector scores at least this (0-1)")]
 MinFaceOption = Annotated[int, typer.Option(help="smallest face side in pixels")]
+DeviceOption = Annotated[str, typer.Option(help="cpu | cuda | cuda:N (ONNX Runtime's CUDA provider from "
+                                                "onnxruntime-gpu; PyTorch on CUDA for .pt models)")]
 #: One split option and one default (val) for every verb that reads a split.
 SHIPPED = ", ".join(SHIPPED_MODELS)  # the names --model takes besides files
 SPLIT_HELP = ("val | test | train | all. FER2013: val = PublicTest, test = PrivateTest (both live in its test/ "
@@ -79,9 +81,8 @@ def data_stats(
     """Class counts per split, image sizes, duplicates across splits and sharpness per split."""
     with checked():
         checks.existing(path, "data set")
-    from vitfer.data.stats import data_stats as compute
-
-    typer.echo(str(run_guarded(compute, path, kind=kind, duplicates=duplicates, on_error=on_error, plot=plot)))
+    typer.echo(str(run_guarded(api.data_stats, path, kind=kind, duplicates=duplicates, on_error=on_error,
+                               plot=plot)))
 
 
 @data_app.command("merge")
@@ -96,11 +97,7 @@ def data_merge(
     with checked():
         for p in paths:
             checks.existing(p, "data set")
-    from vitfer.data.readers import merge_manifests, read_dataset, write_manifest_csv
-
-    manifests = [run_guarded(read_dataset, p, on_error=on_error, seed=seed) for p in paths]
-    merged = run_guarded(merge_manifests, manifests, num_classes)
-    run_guarded(write_manifest_csv, merged, out)
+    merged = run_guarded(api.data_merge, paths, out, num_classes=num_classes, seed=seed, on_error=on_error)
     typer.echo(merged.groupby(["source", "split"]).size().to_string())
     typer.echo(f"wrote {len(merged)} rows to {out}; skipped {len(merged.attrs.get('skipped', []))}")
 
@@ -119,13 +116,9 @@ def data_cache(
         checks.existing(path, "data set")
     import time
 
-    from vitfer.data.cache import build_cache
-    from vitfer.data.readers import read_dataset
-
     start = time.perf_counter()
-    manifest = run_guarded(read_dataset, path, on_error=on_error)
-    cache = run_guarded(build_cache, manifest, size, channels, num_classes, on_error)
-    cache.save(out)
+    cache = run_guarded(api.data_cache, path, out, size=size, channels=channels, num_classes=num_classes,
+                        on_error=on_error)
     typer.echo(f"cached {len(cache)} faces {tuple(cache.images.shape[1:])} in {time.perf_counter() - start:.1f}s "
                f"-> {out} (skipped {len(cache.skipped)})")
 
@@ -133,17 +126,18 @@ def data_cache(
 @app.command("models")
 def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard filter, e.g. 'deit*'")] = None) -> None:
     """List the shipped models with their figures, then architectures: vitfer's own, then timm ViT/DeiT names."""
-    from vitfer.inference.backends import shipped_models
-    from vitfer.models.factory import available_models
-    from vitfer.models.zoo import own_models
-
-    if pattern is None:
+    found = run_guarded(api.models, pattern)
+    if found["shipped"]:
         typer.echo("shipped models (--model NAME):")
-        for name, summary in shipped_models().items():
+        for name, summary in found["shipped"].items():
             typer.echo(f"  {name:10s} {summary}")
+    if "missing" in found:
+        typer.echo(f"architectures: {found['missing']}")
+        return
+    if pattern is None:
         typer.echo("architectures (vitfer train --model NAME):")
-    for name in available_models(pattern):
-        typer.echo(f"{name:40s} {own_models().get(name, '')}".rstrip())
+    for name, description in found["architectures"].items():
+        typer.echo(f"{name:40s} {description}".rstrip())
 
 
 @app.command("train")
@@ -166,10 +160,8 @@ def train_cmd(
         checks.existing(resume, "--resume")
         if pretrained != "hub":
             checks.existing(pretrained, "--pretrained weights")
-    from vitfer.api import train
-
     try:
-        run_dir = train(config, data=data, model=model, epochs=epochs, name=name,
+        run_dir = api.train(config, data=data, model=model, epochs=epochs, name=name,
                         pretrained=True if pretrained == "hub" else pretrained, resume=resume,
                         overrides=set_, verbose=verbose)
     except user_errors() as err:
@@ -188,8 +180,8 @@ def predict_cmd(
     no_detect: NoDetectOption = False,
     threshold: ThresholdOption = 0.5,
     min_face: MinFaceOption = 24,
-    backend: Annotated[str, typer.Option(help="auto (ONNX Runtime int8 when installed, else PyTorch) | torch | onnx "
-                                              "| onnx-int8")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto (ONNX Runtime: the shipped ONNX file, or a .pt exported once) "
+                                              "| onnx | onnx-int8 | torch (research floor)")] = "auto",
     out: Annotated[Optional[Path], typer.Option(help="folder for annotated images / video")] = Path("runs/predict"),
     save: Annotated[Optional[Path], typer.Option(help="rows, one per face: a .csv, .json or .jsonl (JSON Lines) file")] = None,
     smoothing: Annotated[str, typer.Option(help="video smoothing: ema | window | none")] = "ema",
@@ -202,6 +194,7 @@ def predict_cmd(
                                                                "(else runs/predict2, ... and a refusal)")] = False,
     workers: Annotated[int, typer.Option(help="processes for a folder or glob (one thread each)")] = 1,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: the library's)")] = None,
+    device: DeviceOption = "cpu",
     json_lines: Annotated[bool, typer.Option("--json", help="print one JSON object per face to stdout (JSON "
                                                              "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
@@ -210,8 +203,7 @@ def predict_cmd(
         checks.prediction_source(source)
         checks.model_reference(model)
         checks.existing(detector_model, "--detector-model")
-    from vitfer.inference.output import face_rows
-    from vitfer.inference.run import run_prediction
+    from vitfer.runtime.rows import face_rows
 
     def print_rows(result) -> None:
         for row in face_rows(result):
@@ -221,12 +213,12 @@ def predict_cmd(
         typer.echo(line, err=json_lines)
 
     try:
-        summary = run_prediction(source, model=model, detector="none" if no_detect else detector,
-                                 detector_model=detector_model, threshold=threshold, min_face=min_face,
-                                 backend=backend, out_dir=out, save=save, smoothing=smoothing, bars=bars,
-                                 show=show, max_frames=max_frames, echo=say, on_error=on_error,
-                                 exist_ok=exist_ok, progress=True, on_result=print_rows if json_lines else None,
-                                 workers=workers, threads=threads)
+        summary = api.predict(source, model=model, detector="none" if no_detect else detector,
+                              detector_model=detector_model, threshold=threshold, min_face=min_face,
+                              backend=backend, out=out, save=save, smoothing=smoothing, bars=bars, show=show,
+                              max_frames=max_frames, echo=say, on_error=on_error, exist_ok=exist_ok,
+                              progress=True, on_result=print_rows if json_lines else None, workers=workers,
+                              threads=threads, device=device)
     except user_errors() as err:
         fail(str(err))
     say(str(summary))
@@ -248,22 +240,14 @@ def export_cmd(
     with checked():
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(check_data, "--check-data")
-    from vitfer.models.checkpoint import resolve_model
-    from vitfer.evaluation.evaluate import compare_backends_on_data
-    from vitfer.inference.export import export_onnx
-
     if format != "onnx":
         fail(f"unknown export format {format!r}; vitfer exports onnx")
-    path = run_guarded(resolve_model, checkpoint)
-    from vitfer.inference.backends import SHIPPED_MODELS
-
-    target = out or (Path(f"{checkpoint}.onnx") if checkpoint in SHIPPED_MODELS else path.with_suffix(".onnx"))
-    last = run_guarded(export_onnx, path, target, quantize=quantize)  # with quantize: fp32 at target, then int8
-    written = [Path(target), last] if quantize else [last]
-    for onnx_file in written:
+    result = run_guarded(api.export, checkpoint, out, quantize=quantize, check_data=check_data,
+                         check_split=check_split)
+    for onnx_file in result["files"]:
         typer.echo(f"wrote {onnx_file}")
-    if check_data:
-        rows = run_guarded(compare_backends_on_data, path, written, check_data, check_split)
+    if result["check"]:
+        rows = result["check"]
         typer.echo(f"| model | {check_split} faces | accuracy | same prediction as PyTorch |\n|---|---|---|---|")
         for row in rows:
             typer.echo(f"| {row['model']} | {row['faces']} | {100 * row['accuracy']:.2f} % | "
@@ -283,15 +267,14 @@ def evaluate_cmd(
     lowpass: Annotated[Optional[float], typer.Option(help="override the model's input low-pass sigma (48-px face "
                                                           "pixels; 0 = off) to measure its effect")] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds a report")] = False,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
     with checked():
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(data, "--data")
-    from vitfer.evaluation.evaluate import evaluate
-
-    results = run_guarded(evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
-                          lowpass_sigma=lowpass, exist_ok=exist_ok)
+    results = run_guarded(api.evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
+                          lowpass_sigma=lowpass, exist_ok=exist_ok, device=device)
     for key, value in results.items():
         if isinstance(value, dict) and "accuracy" in value:
             typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f}  macro-F1 {value['macro']['f1']:.4f}  "
@@ -313,11 +296,7 @@ def calibrate_cmd(
     with checked():
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(data, "--data")
-    from vitfer.evaluation.calibration import calibrate
-
-    if out.exists():
-        fail(f"{out} exists; choose another --out (a calibrated model never replaces its source)")
-    record = run_guarded(calibrate, checkpoint, data, out, split=split)
+    record = run_guarded(api.calibrate, checkpoint, data, out, split=split)
     typer.echo(f"temperature {record['temperature']:.3f} fitted on {record['fitted_on']} ({record['faces']} faces): "
                f"ECE {record['ece_before']:.4f} -> {record['ece_after']:.4f}, "
                f"NLL {record['nll_before']:.4f} -> {record['nll_after']:.4f}")
@@ -348,11 +327,7 @@ def explain_cmd(
         checks.existing(detector_model, "--detector-model")
         if source is not None:
             checks.prediction_source(source)
-    from vitfer.api import explain
-
-    if data is None and source is None:
-        fail("give an image, folder or glob to explain, or --data PATH for per-class maps")
-    rows = run_guarded(explain, checkpoint, source, data=data, out=out, exist_ok=exist_ok, method=method, split=split,
+    rows = run_guarded(api.explain, checkpoint, source, data=data, out=out, exist_ok=exist_ok, method=method, split=split,
                        per_class=per_class, detector="none" if no_detect else detector, threshold=threshold,
                        detector_model=detector_model, min_face=min_face)
     if data is not None:
@@ -375,9 +350,7 @@ def compare_cmd(
     with checked():
         for run in runs:
             checks.existing(run, "run folder")
-    from vitfer.api import compare
-
-    table = run_guarded(compare, runs, split=split, out=out, exist_ok=exist_ok)
+    table = run_guarded(api.compare, runs, split=split, out=out, exist_ok=exist_ok)
     typer.echo((Path(table.attrs["out"]) / "comparison.md").read_text())
 
 
@@ -398,13 +371,8 @@ def benchmark_cmd(
         for r in recipes:
             checks.existing(r, "recipe")
         checks.existing(data, "--data")
-    from vitfer.evaluation.benchmark import Budget, benchmark
-
-    budget = run_guarded(Budget, epochs=budget_epochs, minutes=budget_minutes)
-    try:
-        benchmark(recipes, data, out, budget, overrides=list(set_ or []), final_test=final_test)
-    except user_errors() as err:
-        fail(str(err))
+    run_guarded(api.benchmark, recipes, data, budget_minutes=budget_minutes, budget_epochs=budget_epochs, out=out,
+                final_test=final_test, overrides=list(set_ or []))
     typer.echo((out / "benchmark.md").read_text())
 
 
@@ -415,8 +383,8 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     detector: DetectorOption = "yunet",
     detector_model: DetectorModelOption = None,
-    backend: Annotated[str, typer.Option(help="auto (ONNX Runtime int8 when installed, else PyTorch) | torch | onnx "
-                                              "| onnx-int8")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto (ONNX Runtime: the shipped ONNX file, or a .pt exported once) "
+                                              "| onnx | onnx-int8 | torch (research floor)")] = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
     max_concurrent: Annotated[int, typer.Option(help="inferences at once; more requests queue")] = 2,
     max_queue: Annotated[int, typer.Option(help="waiting requests before answering 503")] = 32,
@@ -428,17 +396,18 @@ def serve_cmd(
                                                            "http://localhost:3000 (repeatable); by default only "
                                                            "the server's own page")] = None,
     workers: Annotated[int, typer.Option(help="server processes sharing the port, each with its own model")] = 1,
+    device: DeviceOption = "cpu",
 ) -> None:
     """HTTP API (POST /predict, GET /health, GET /model, WebSocket /ws, docs at /docs) and a webcam page at /."""
     with checked():
         checks.model_reference(model)
         checks.existing(detector_model, "--detector-model")
-    from vitfer.serving.app import ServeLimits, serve
+    from vitfer.serving.limits import ServeLimits
 
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,
                          max_queue=max_queue, max_pixels=max_pixels, read_timeout=read_timeout)
-    run_guarded(serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
-                detector_model, workers)
+    run_guarded(api.serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
+                detector_model, workers, device)
 
 
 class HelpWithoutTypeTags(TyperCommand):

@@ -10,12 +10,24 @@ from typing import Any
 
 import yaml
 
-from vitfer.data.transforms import AugmentConfig
-from vitfer.errors import VitferError
+from vitfer.errors import ConfigError
 
 
-class ConfigError(VitferError, ValueError):
-    """A configuration key or value that vitfer does not know."""
+@dataclass
+class AugmentConfig:
+    """Per-sample random augmentation applied to whole batches at cache resolution."""
+
+    hflip: float = 0.5
+    rotation: float = 10.0  # degrees, +/-
+    translate: float = 0.1  # fraction of the side
+    scale: tuple[float, float] = (0.9, 1.1)  # zoom
+    resized_crop: float = 0.0  # probability of a random resized crop (scale 0.7-1)
+    brightness: float = 0.2
+    contrast: float = 0.2
+    blur: float = 0.0  # probability of a Gaussian blur
+    erasing: float = 0.0  # probability of random erasing
+    mixup: float = 0.0  # mixup alpha (0 = off)
+    cutmix: float = 0.0  # cutmix alpha (0 = off)
 
 
 @dataclass

@@ -12,11 +12,7 @@ import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from vitfer.errors import VitferError
-
-
-class DownloadError(VitferError, ValueError):
-    """A file that cannot be had by name: unknown, unreachable, or not the file it should be."""
+from vitfer.errors import DownloadError
 
 
 @dataclass(frozen=True)

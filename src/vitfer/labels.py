@@ -7,7 +7,7 @@ The canonical order follows FER2013: 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from vitfer.errors import VitferError
+from vitfer.errors import LabelError
 
 EMOTIONS_7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 EMOTIONS_8: tuple[str, ...] = EMOTIONS_7 + ("contempt",)
@@ -53,17 +53,13 @@ DATASET_IDS: dict[str, Mapping[int, str]] = {
 }
 
 
-class UnknownLabelError(VitferError, ValueError):
-    """A label name or id that no mapping knows."""
-
-
 def label_set(num_classes: int) -> tuple[str, ...]:
     """The canonical label names for a 7- or 8-class model."""
     if num_classes == 7:
         return EMOTIONS_7
     if num_classes == 8:
         return EMOTIONS_8
-    raise UnknownLabelError(f"vitfer has 7- and 8-class label sets, not {num_classes}")
+    raise LabelError(f"vitfer has 7- and 8-class label sets, not {num_classes}")
 
 
 def canonical_name(name: str) -> str:
@@ -72,16 +68,16 @@ def canonical_name(name: str) -> str:
     if key in NAME_ALIASES:
         return NAME_ALIASES[key]
     known = ", ".join(sorted(NAME_ALIASES))
-    raise UnknownLabelError(f"unknown emotion label {name!r}; known names: {known}")
+    raise LabelError(f"unknown emotion label {name!r}; known names: {known}")
 
 
 def name_from_id(dataset: str, label_id: int) -> str:
     """Canonical name for a numeric label id of a named data set (fer2013, affectnet, rafdb, ckplus)."""
     mapping = DATASET_IDS.get(dataset.lower())
     if mapping is None:
-        raise UnknownLabelError(f"no numeric label mapping for data set {dataset!r}; have {sorted(DATASET_IDS)}")
+        raise LabelError(f"no numeric label mapping for data set {dataset!r}; have {sorted(DATASET_IDS)}")
     if label_id not in mapping:
-        raise UnknownLabelError(f"{dataset} has no label id {label_id}; ids are {sorted(mapping)}")
+        raise LabelError(f"{dataset} has no label id {label_id}; ids are {sorted(mapping)}")
     return mapping[label_id]
 
 
@@ -89,7 +85,7 @@ def index_of(name: str, labels: tuple[str, ...] = EMOTIONS_8) -> int:
     """Canonical index of a label name within a label set."""
     canon = canonical_name(name)
     if canon not in labels:
-        raise UnknownLabelError(f"label {canon!r} is not in the {len(labels)}-class set {labels}")
+        raise LabelError(f"label {canon!r} is not in the {len(labels)}-class set {labels}")
     return labels.index(canon)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import WeightedRandomSampler
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError
 
 
 def class_weights(labels: np.ndarray | torch.Tensor, num_classes: int, power: float = 1.0) -> torch.Tensor:

@@ -15,13 +15,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from vitfer.data.readers import DataError, OnError
+from vitfer.data.manifest import OnError
+from vitfer.errors import DataError
 from vitfer.labels import label_set
-from vitfer.runs import atomic_write
+from vitfer.files import atomic_write, safe_load
 from vitfer.preprocess import decode_face
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -63,10 +63,9 @@ class FaceCache:
 
     @classmethod
     def load(cls, path: str | Path) -> FaceCache:
-        try:
-            data = torch.load(path, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
-            raise DataError(f"cannot read face cache {path}: {err}") from None
+        data = safe_load(Path(path), DataError)
+        if not isinstance(data, dict) or not {"images", "labels", "split", "items", "class_names"} <= set(data):
+            raise DataError(f"{path} is not a vitfer face cache")
         return cls(data["images"], data["labels"], np.array(data["split"], dtype=object),
                    np.array(data["source"], dtype=object), np.array(data["items"], dtype=object),
                    tuple(data["class_names"]), list(data["skipped"]), data.get("soft"))
@@ -83,8 +82,8 @@ def decode_image(path: str, size: int, channels: int, box: tuple[int, int, int, 
     elif image.dtype != np.uint8:
         raise DataError(f"unsupported pixel type {image.dtype} (8- or 16-bit images only): {path}")
     if box is not None:
-        from vitfer.faces.crop import crop_face
-        from vitfer.faces.detectors import FaceBox
+        from vitfer.runtime.crop import crop_face
+        from vitfer.runtime.detectors import FaceBox
 
         image = crop_face(image, FaceBox(*box), margin=0.0)
         if image.size == 0:

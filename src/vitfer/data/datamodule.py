@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from vitfer.config import Config, ConfigError
+from vitfer.config import Config
+from vitfer.errors import ConfigError, DataError
 from vitfer.data.balance import class_weights, oversample_minority, undersample_majority, weighted_sampler
 from vitfer.data.cache import FaceCache, cached
 from vitfer.data.expand import expand_training_split
-from vitfer.data.readers import DataError, merge_manifests, read_dataset
-from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.data.manifest import merge_manifests
+from vitfer.data.readers import read_dataset
+from vitfer.config import AugmentConfig
+from vitfer.data.transforms import BatchAugment
 from vitfer.preprocess import Preprocess
+from vitfer.models.inputs import finish, lowpass, to_float
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +201,9 @@ class FERDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, *targets = batch
-        x = self.preprocess.to_float(images)
+        x = to_float(self.preprocess, images)
         if self.trainer is not None and self.trainer.training:
             x = self.augmenter(x)
         else:
-            x = self.preprocess.lowpass(x)
-        return self.preprocess.finish(x), *targets
+            x = lowpass(self.preprocess, x)
+        return finish(self.preprocess, x), *targets

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from vitfer.data.cache import FaceCache
-from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.config import AugmentConfig
+from vitfer.data.transforms import BatchAugment
 
 
 def expand_training_split(cache: FaceCache, per_class: int, augment: AugmentConfig | None = None,

@@ -13,7 +13,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vitfer.data.readers import DataError, OnError, new_manifest, record_problem
+from vitfer.data.fer2013 import read_fer2013_csv
+from vitfer.data.manifest import SPLITS, OnError, new_manifest, record_problem
+from vitfer.errors import DataError
 from vitfer.labels import EMOTIONS_8, FERPLUS_COLUMNS, canonical_name
 
 Protocol = Literal["majority", "probability", "crossentropy", "multi_target"]
@@ -175,7 +177,6 @@ def _labelled(votes: pd.DataFrame, protocol: str, source: str) -> pd.DataFrame:
 def read_ferplus_csv(fer2013new_csv: str | Path, fer2013_csv: str | Path, protocol: str = "majority",
                      on_error: OnError = "raise") -> pd.DataFrame:
     """FER+ from ``fer2013new.csv`` joined row by row with the Kaggle ``fer2013.csv`` (its pixels)."""
-    from vitfer.data.readers import read_fer2013_csv
 
     new_path = Path(fer2013new_csv).expanduser()
     if not new_path.is_file():
@@ -233,7 +234,7 @@ def join_ferplus_votes(manifest: pd.DataFrame, ferplus_root: str | Path, names_c
 def vote_statistics(votes: pd.DataFrame) -> str:
     """FER+ votes as a person reads them: votes per class and split, annotator agreement, faces kept per protocol."""
     matrix = np.array(votes["votes"].tolist(), dtype=float)
-    splits = [s for s in ("train", "val", "test") if (votes["split"] == s).any()]
+    splits = [s for s in SPLITS if (votes["split"] == s).any()]
     per_split = {s: (votes["split"] == s).to_numpy() for s in splits}
     lines = ["votes per class (all annotators):"]
     table = pd.DataFrame({s: matrix[m].sum(axis=0).astype(int) for s, m in per_split.items()}, index=FERPLUS_COLUMNS)
@@ -246,3 +247,7 @@ def vote_statistics(votes: pd.DataFrame) -> str:
                  + "):")
     lines += [f"  {p:>13}: " + ", ".join(f"{s} {n}" for s, n in row.items()) for p, row in kept.items()]
     return "\n".join(lines)
+
+
+def is_ferplus_folder(root: Path) -> bool:
+    return any((root / name / "label.csv").is_file() for name in ("FER2013Train", "FER2013Valid", "FER2013Test"))

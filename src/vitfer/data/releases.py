@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from vitfer.data.readers import DataError, OnError, _check_dir, new_manifest, record_problem, stratified_split
-from vitfer.data.splits import grouped_split
+from vitfer.data.manifest import OnError, check_dir, new_manifest, record_problem
+from vitfer.errors import DataError
+from vitfer.data.splits import grouped_split, stratified_split
 from vitfer.labels import AFFECTNET_IDS, CKPLUS_IDS, RAFDB_IDS
 
 #: AffectNet ids beyond the eight emotions, dropped with a count.
@@ -56,7 +57,7 @@ def read_affectnet(root: str | Path, on_error: OnError = "raise", seed: int = 0,
     """AffectNet's official release: ``training.csv`` is split into train and a seeded stratified val
     (``val_fraction``); ``validation.csv``, which papers report on, is the test split. Ids 8-10 (none,
     uncertain, non-face) are dropped and counted in ``attrs['dropped']``."""
-    root = _check_dir(root)
+    root = check_dir(root)
     lists = find_affectnet_lists(root)
     if "training.csv" not in lists and "validation.csv" not in lists:
         raise DataError(f"{root} holds no AffectNet training.csv or validation.csv")
@@ -110,7 +111,7 @@ def read_rafdb(root: str | Path, on_error: OnError = "raise", seed: int = 0, ima
                val_fraction: float = 0.1) -> pd.DataFrame:
     """RAF-DB basic: ``list_patition_label.txt`` (``train_00001.jpg 5``, RAF's ids 1-7) with ``Image/aligned``
     (``train_00001_aligned.jpg``) or ``Image/original``; the split from the name, a seeded val from train."""
-    root = _check_dir(root)
+    root = check_dir(root)
     labels = find_rafdb_list(root)
     if labels is None:
         raise DataError(f"{root} holds no RAF-DB list_patition_label.txt")
@@ -148,7 +149,7 @@ def read_ckplus(root: str | Path, on_error: OnError = "raise", seed: int = 0, pe
     """CK+ as released: ``Emotion/S###/###/*_emotion.txt`` labels a sequence of ``cohn-kanade-images``; its last
     ``peak_frames`` frames take the emotion and (``first_as_neutral``) its first frame is neutral. Subjects
     are kept, and the train/val/test split is by subject: no subject is in two splits."""
-    root = _check_dir(root)
+    root = check_dir(root)
     if not is_ckplus(root):
         raise DataError(f"{root} is not the CK+ layout (Emotion/ and cohn-kanade-images/)")
     rows, skipped = [], []
@@ -185,7 +186,7 @@ def is_jaffe(root: Path) -> bool:
 def read_jaffe(root: str | Path, on_error: OnError = "raise", seed: int = 0, val_fraction: float = 0.1,
                test_fraction: float = 0.2) -> pd.DataFrame:
     """JAFFE: labels and subjects from file names (``KA.HA1.29.tiff``: subject KA, happy); split by subject."""
-    root = _check_dir(root)
+    root = check_dir(root)
     rows, skipped = [], []
     for path in sorted(p for p in root.iterdir() if p.is_file()):
         match = _JAFFE_NAME.match(path.name)

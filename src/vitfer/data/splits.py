@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
+
+from vitfer.errors import DataError
 
 
 def grouped_split(groups: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
@@ -26,8 +28,6 @@ def kfold(manifest: pd.DataFrame, folds: int, fold: int, seed: int = 0, group_by
           val_fraction: float = 0.1) -> pd.DataFrame:
     """Fold ``fold`` of ``folds``-fold cross-validation: that fold is the test split, a seeded share of the rest
     the val split. Stratified by label; with ``group_by`` (e.g. 'subject') no group is in two splits."""
-    from vitfer.data.readers import DataError, stratified_split
-
     if folds < 2 or not 0 <= fold < folds:
         raise DataError(f"fold {fold} of {folds}: use folds >= 2 and 0 <= fold < folds")
     if group_by and group_by not in manifest.columns:
@@ -46,3 +46,35 @@ def kfold(manifest: pd.DataFrame, folds: int, fold: int, seed: int = 0, group_by
                  else stratified_split(labels[rest], val_fraction, 0.0, seed))
         out.iloc[rest, out.columns.get_loc("split")] = inner
     return out
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Seeded stratified train/val/test assignment for an array of labels."""
+    if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(f"bad split fractions val={val_fraction} test={test_fraction}")
+    index = np.arange(len(labels))
+    split = np.full(len(labels), "train", dtype=object)
+    counts = pd.Series(labels).value_counts()
+    held = val_fraction + test_fraction
+    # stratified where every class can have a face in each held-out part; else a plain seeded split
+    stratify = labels if counts.min() >= 3 and len(labels) * min(
+        f for f in (val_fraction, test_fraction, held) if f > 0) >= len(counts) else None
+    if held == 0:
+        return split
+    if round(len(labels) * min(f for f in (val_fraction, test_fraction) if f > 0)) < 1:
+        raise DataError(f"{len(labels)} images are too few for a {val_fraction:.0%}/{test_fraction:.0%} "
+                        "validation/test split; add images, or give the set train/, val/ and test/ folders")
+    _, rest = train_test_split(index, test_size=held, random_state=seed, stratify=stratify)
+    if test_fraction == 0:
+        split[rest] = "val"
+        return split
+    if val_fraction == 0:
+        split[rest] = "test"
+        return split
+    rest_labels = labels[rest]
+    rest_counts = pd.Series(rest_labels).value_counts()
+    rest_strat = rest_labels if rest_counts.min() >= 2 and len(rest) * min(val_fraction, test_fraction) / held >= len(
+        rest_counts) else None
+    val, test = train_test_split(rest, test_size=test_fraction / held, random_state=seed, stratify=rest_strat)
+    split[val], split[test] = "val", "test"
+    return split

@@ -12,7 +12,8 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
 from vitfer.data.cache import FaceCache, pixel_hashes  # noqa: E402
-from vitfer.runs import save_figure  # noqa: E402
+from vitfer.data.manifest import SPLITS  # noqa: E402
+from vitfer.files import save_figure  # noqa: E402
 
 
 def class_counts(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -21,7 +22,7 @@ def class_counts(manifest: pd.DataFrame) -> pd.DataFrame:
 
     table = pd.crosstab(manifest["label"], manifest["split"], margins=True, margins_name="total")
     rows = [n for n in EMOTIONS_8 if n in table.index] + sorted(set(table.index) - set(EMOTIONS_8) - {"total"})
-    columns = [c for c in ("train", "val", "test", "unsplit") if c in table.columns]
+    columns = [c for c in (*SPLITS, "unsplit") if c in table.columns]
     columns += sorted(set(table.columns) - set(columns) - {"total"})
     return table.loc[rows + ["total"], columns + ["total"]]
 

@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import kornia.augmentation as K
 import torch
 from torch import nn
 
+from vitfer.config import AugmentConfig
 
-@dataclass
-class AugmentConfig:
-    """Per-sample random augmentation applied to whole batches at cache resolution."""
 
-    hflip: float = 0.5
-    rotation: float = 10.0  # degrees, +/-
-    translate: float = 0.1  # fraction of the side
-    scale: tuple[float, float] = (0.9, 1.1)  # zoom
-    resized_crop: float = 0.0  # probability of a random resized crop (scale 0.7-1)
-    brightness: float = 0.2
-    contrast: float = 0.2
-    blur: float = 0.0  # probability of a Gaussian blur
-    erasing: float = 0.0  # probability of random erasing
-    mixup: float = 0.0  # mixup alpha (0 = off)
-    cutmix: float = 0.0  # cutmix alpha (0 = off)
-
-    def build(self, size: int) -> nn.Module:
-        """A kornia pipeline for ``size`` x ``size`` float inputs in [0, 1]."""
-        steps: list[nn.Module] = []
-        if self.resized_crop > 0:
-            steps.append(K.RandomResizedCrop((size, size), scale=(0.7, 1.0), p=self.resized_crop))
-        if self.hflip > 0:
-            steps.append(K.RandomHorizontalFlip(p=self.hflip))
-        if self.rotation > 0 or self.translate > 0 or tuple(self.scale) != (1.0, 1.0):
-            steps.append(K.RandomAffine(degrees=self.rotation, translate=(self.translate, self.translate),
-                                        scale=tuple(self.scale), padding_mode="reflection", p=1.0))
-        if self.brightness > 0 or self.contrast > 0:
-            steps.append(K.ColorJiggle(brightness=self.brightness, contrast=self.contrast, p=1.0))
-        if self.blur > 0:
-            steps.append(K.RandomGaussianBlur((3, 3), sigma=(0.1, 1.5), p=self.blur))
-        if self.erasing > 0:
-            steps.append(K.RandomErasing(scale=(0.02, 0.2), p=self.erasing))
-        return nn.Sequential(*steps)
+def build_pipeline(config: AugmentConfig, size: int) -> nn.Module:
+    """A kornia pipeline for ``size`` x ``size`` float inputs in [0, 1]."""
+    steps: list[nn.Module] = []
+    if config.resized_crop > 0:
+        steps.append(K.RandomResizedCrop((size, size), scale=(0.7, 1.0), p=config.resized_crop))
+    if config.hflip > 0:
+        steps.append(K.RandomHorizontalFlip(p=config.hflip))
+    if config.rotation > 0 or config.translate > 0 or tuple(config.scale) != (1.0, 1.0):
+        steps.append(K.RandomAffine(degrees=config.rotation, translate=(config.translate, config.translate),
+                                    scale=tuple(config.scale), padding_mode="reflection", p=1.0))
+    if config.brightness > 0 or config.contrast > 0:
+        steps.append(K.ColorJiggle(brightness=config.brightness, contrast=config.contrast, p=1.0))
+    if config.blur > 0:
+        steps.append(K.RandomGaussianBlur((3, 3), sigma=(0.1, 1.5), p=config.blur))
+    if config.erasing > 0:
+        steps.append(K.RandomErasing(scale=(0.02, 0.2), p=config.erasing))
+    return nn.Sequential(*steps)
 
 
 class BatchAugment(nn.Module):
@@ -49,7 +33,7 @@ class BatchAugment(nn.Module):
 
     def __init__(self, config: AugmentConfig, size: int) -> None:
         super().__init__()
-        self.pipeline = config.build(size)
+        self.pipeline = build_pipeline(config, size)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,14 +21,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from vitfer.config import Config, ConfigError, load_config
-from vitfer.data.transforms import AugmentConfig, BatchAugment
+from vitfer.config import Config, load_config
+from vitfer.errors import ConfigError
+from vitfer.config import AugmentConfig
+from vitfer.data.transforms import BatchAugment
 from vitfer.evaluation.compare import forward_gflops, markdown_table
 from vitfer.labels import EMOTIONS_8
 from vitfer.models.checkpoint import count_parameters, load_model
 from vitfer.models.factory import FERNet, build_model
 from vitfer.preprocess import Preprocess
-from vitfer.runs import write_text
+from vitfer.files import write_text
+from vitfer.models.inputs import finish, to_float
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def train_step_seconds(model: FERNet, preprocess: Preprocess, augment: AugmentCo
     labels = torch.randint(0, model.config.num_classes, (batch,))
 
     def step() -> None:
-        x = preprocess.finish(augmenter(preprocess.to_float(faces)))
+        x = finish(preprocess, augmenter(to_float(preprocess, faces)))
         loss = torch.nn.functional.cross_entropy(model(x), labels)
         optimizer.zero_grad()
         loss.backward()

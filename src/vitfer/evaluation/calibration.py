@@ -15,8 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from vitfer.evaluation.metrics import calibration_bins
-from vitfer.models.checkpoint import CheckpointError, LoadedModel, load_model, save_model
+from vitfer.models.checkpoint import LoadedModel, load_model, save_model
+from vitfer.errors import ModelError
 from vitfer.models.factory import FERNet
+from vitfer.models.inputs import in_batches, model_input
 
 
 def scaled_log_probabilities(view_logits: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
@@ -48,7 +50,7 @@ def last_linear(model: FERNet) -> nn.Linear:
     """The layer that writes the logits."""
     layers = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
     if not layers:
-        raise CheckpointError(f"{model.config.name}: no linear classifier layer to calibrate")
+        raise ModelError(f"{model.config.name}: no linear classifier layer to calibrate")
     return layers[-1]
 
 
@@ -65,8 +67,8 @@ def fold_temperature(model: FERNet, temperature: float) -> None:
 def view_logits_of(loaded: LoadedModel, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """The model's logits per test-time view: V x N x classes."""
     loaded.model.eval()
-    return torch.cat([loaded.model.view_logits(loaded.preprocess(images[i:i + batch_size]))
-                      for i in range(0, len(images), batch_size)], dim=1)
+    return in_batches(lambda faces: loaded.model.view_logits(model_input(loaded.preprocess, faces)), images,
+                      batch_size, dim=1)
 
 
 def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val") -> dict:
@@ -75,7 +77,7 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
     A model calibrated before keeps one overall temperature (the product). Returns the calibration record.
     """
     from vitfer.evaluation.evaluate import split_for
-    from vitfer.models.checkpoint import resolve_model
+    from vitfer.shipped import resolve_model
 
     path = resolve_model(checkpoint)
     loaded = load_model(path)

@@ -11,7 +11,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vitfer.evaluation.plots import plot_comparison_bars
-from vitfer.models.checkpoint import CheckpointError, count_parameters, load_model, resolve_model
+from vitfer.models.checkpoint import count_parameters, load_model
+from vitfer.shipped import resolve_model
+from vitfer.errors import ModelError
 
 
 def forward_gflops(model: torch.nn.Module, channels: int, size: int) -> float:
@@ -74,10 +76,10 @@ def markdown_table(table: pd.DataFrame) -> str:
 def compare_runs(runs: list[str | Path], out_dir: str | Path, split: str = "val") -> pd.DataFrame:
     """Write comparison.md (a Markdown table) and comparison.png (bars) for the given runs."""
     if not runs:
-        raise CheckpointError("give at least one run folder or checkpoint to compare")
+        raise ModelError("give at least one run folder or checkpoint to compare")
     table = pd.DataFrame([run_row(run, split) for run in runs])
     if "accuracy" not in table:
-        raise CheckpointError(f"none of these runs was evaluated on the {split!r} split; run `vitfer evaluate RUN "
+        raise ModelError(f"none of these runs was evaluated on the {split!r} split; run `vitfer evaluate RUN "
                               f"--data PATH --split {split}` first (or compare --split with a split they have)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

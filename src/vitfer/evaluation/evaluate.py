@@ -10,18 +10,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from vitfer.data.cache import build_cache
-from vitfer.data.readers import DataError, OnError, read_dataset
+from vitfer.data.manifest import OnError
+from vitfer.data.readers import read_dataset
+from vitfer.errors import ConfigError, DataError, ModelError
 from vitfer.labels import EMOTIONS_8
-from vitfer.inference.backends import Backend, OnnxBackend, TorchBackend, create_backend
-from vitfer.runs import increment_path
+from vitfer.runtime.backends import Backend, OnnxBackend, create_backend
+from vitfer.models.backend import TorchBackend
+from vitfer.files import increment_path
 from vitfer.shipped import SHIPPED_MODELS
-from vitfer.models.checkpoint import CheckpointError, LoadedModel, resolve_model
+from vitfer.models.checkpoint import LoadedModel
+from vitfer.shipped import resolve_model
 from vitfer.evaluation.metrics import classification_metrics
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
-from vitfer.config import ConfigError
+from vitfer.models.inputs import finish, in_batches, lowpass, to_float
 
 TTA_MODES = ("none", "flip", "crops")
 SPLIT_NAMES = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
@@ -56,7 +59,7 @@ def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], 
     data_labels = set(manifest["label"])
     shared = tuple(name for name in model_labels if name in data_labels)
     if len(shared) < 2:
-        raise CheckpointError(f"the model's labels {list(model_labels)} and the data set's {sorted(data_labels)} "
+        raise ModelError(f"the model's labels {list(model_labels)} and the data set's {sorted(data_labels)} "
                               "share fewer than two classes; this checkpoint cannot be evaluated on this data")
     dropped = {name: int((manifest["label"] == name).sum()) for name in sorted(data_labels - set(shared))}
     manifest = manifest[manifest["label"].isin(shared)]
@@ -91,13 +94,13 @@ def predict_probabilities(loaded: LoadedModel, images: torch.Tensor, tta: str = 
                           batch_size: int = 256) -> np.ndarray:
     """uint8 faces -> softmax probabilities (N x model classes), averaged over the TTA views."""
     loaded.model.eval()
-    out = []
-    for start in tqdm(range(0, len(images), batch_size), desc="classifying", unit="batch", disable=None,
-                      leave=False):  # a bar on terminals only
-        x = loaded.preprocess.lowpass(loaded.preprocess.to_float(images[start:start + batch_size]))
-        probs = [loaded.model(loaded.preprocess.finish(view)).softmax(-1) for view in tta_views(x, tta)]
-        out.append(torch.stack(probs).mean(0))
-    return torch.cat(out).numpy()
+    p = loaded.preprocess
+
+    def batch(faces: torch.Tensor) -> torch.Tensor:
+        x = lowpass(p, to_float(p, faces.to(next(loaded.model.parameters()).device)))
+        return torch.stack([loaded.model(finish(p, view)).softmax(-1) for view in tta_views(x, tta)]).mean(0).cpu()
+
+    return in_batches(batch, images, batch_size, progress="classifying").numpy()
 
 
 def backend_probabilities(backend: Backend, images: torch.Tensor, tta: str = "none",
@@ -105,14 +108,13 @@ def backend_probabilities(backend: Backend, images: torch.Tensor, tta: str = "no
     """uint8 faces -> probabilities through any backend (test-time augmentation with PyTorch only)."""
     if isinstance(backend, TorchBackend):
         return predict_probabilities(backend.loaded, images, tta, batch_size)
-    return np.concatenate([backend.probabilities(images[start:start + batch_size])
-                           for start in range(0, len(images), batch_size)])
+    return in_batches(lambda faces: backend.probabilities(faces.numpy()), images, batch_size, progress="classifying")
 
 
 def compare_backends_on_data(checkpoint: str | Path, onnx_files: list[Path], data: str | Path,
                              split: str = "val", batch_size: int = 256) -> list[dict]:
     """Accuracy and agreement with PyTorch of each exported file on one labelled split: the cost of int8."""
-    reference_backend = create_backend(resolve_model(checkpoint))
+    reference_backend = create_backend(resolve_model(checkpoint), backend="torch")
     eval_data = split_for(reference_backend, data, split)
     backends = [("pytorch", reference_backend)] + [(path.name, OnnxBackend(path)) for path in onnx_files]
     rows, reference = [], None
@@ -158,7 +160,7 @@ def split_for(model: LoadedModel | Backend, data: str | Path, split: str, kind: 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
              on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None,
-             exist_ok: bool = False) -> dict:
+             exist_ok: bool = False, device: str | None = None) -> dict:
     """Evaluate a model (a shipped name, run folder, .pt/.ckpt or .onnx) on one split; writes metrics.json,
     report.md and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``; for a shipped model
     ``runs/eval-<model>-<data>-<split>``), taken afresh (``...-val2``)
@@ -170,9 +172,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     ``lowpass_sigma`` replaces the model's own input low-pass (see ``Preprocess.lowpass_sigma``) to measure its effect.
     """
     path = resolve_model(checkpoint)
-    backend = create_backend(path)  # a .pt/.ckpt runs in PyTorch, an .onnx in ONNX Runtime
+    # a .pt/.ckpt runs in PyTorch, an .onnx in ONNX Runtime
+    backend = create_backend(path, backend="onnx" if path.suffix == ".onnx" else "torch", device=device)
     if tta != "none" and not isinstance(backend, TorchBackend):
-        raise CheckpointError(f"test-time augmentation needs the PyTorch model; evaluate {path.name} with --tta none, "
+        raise ModelError(f"test-time augmentation needs the PyTorch model; evaluate {path.name} with --tta none, "
                               "or the .pt it was exported from")
     if lowpass_sigma is not None:
         backend.preprocess.lowpass_sigma = lowpass_sigma

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
-from vitfer.runs import save_figure  # noqa: E402
+from vitfer.files import save_figure  # noqa: E402
 
 
 def _save(fig, out: str | Path) -> Path:

@@ -13,16 +13,13 @@ from timm.models.vision_transformer import Attention
 from torch import nn
 
 from vitfer.models.checkpoint import LoadedModel
-from vitfer.errors import VitferError
+from vitfer.errors import ExplainError
+from vitfer.models.inputs import model_input
 
 #: class-activation methods of pytorch-grad-cam, by the name ``--method`` takes (one call signature for all)
 CAM_METHODS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
                "eigencam": "EigenCAM", "scorecam": "ScoreCAM"}
 METHODS = ("rollout", *CAM_METHODS)
-
-
-class ExplainError(VitferError, ValueError):
-    """A method that does not apply to this model."""
 
 
 def attention_modules(model: nn.Module) -> list[Attention]:
@@ -106,7 +103,7 @@ def explain_batch(loaded: LoadedModel, faces: torch.Tensor, method: str = "rollo
     if method not in METHODS:
         raise ExplainError(f"unknown method {method!r}; use {', '.join(METHODS)}")
     model = loaded.model.plain().eval()  # one view: maps and activations line up with the input
-    x = loaded.preprocess(faces)
+    x = model_input(loaded.preprocess, faces)
     size = faces.shape[-2:]
     if method == "rollout" and hasattr(model.backbone, "attention_maps"):  # Hugging Face ViT / ViT-MAE
         with torch.no_grad():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import cv2
+import torch
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,13 +15,16 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from vitfer.evaluation.evaluate import split_for  # noqa: E402
-from vitfer.explanations.maps import ExplainError, explain_batch, overlay  # noqa: E402
-from vitfer.inference.backends import TorchBackend  # noqa: E402
-from vitfer.faces.detectors import DEFAULT_DETECTOR  # noqa: E402
-from vitfer.inference.predictor import Predictor  # noqa: E402
-from vitfer.inference.sources import SourceError, image_paths, read_image  # noqa: E402
-from vitfer.models.checkpoint import load_model, resolve_model  # noqa: E402
-from vitfer.runs import save_figure  # noqa: E402
+from vitfer.explanations.maps import explain_batch, overlay  # noqa: E402
+from vitfer.errors import ExplainError, SourceError
+from vitfer.models.backend import TorchBackend
+from vitfer.runtime.detectors import DEFAULT_DETECTOR  # noqa: E402
+from vitfer.runtime.predictor import Predictor  # noqa: E402
+from vitfer.runtime.sources import image_paths, read_image  # noqa: E402
+from vitfer.models.inputs import in_batches  # noqa: E402
+from vitfer.models.checkpoint import load_model  # noqa: E402
+from vitfer.shipped import resolve_model
+from vitfer.files import save_figure  # noqa: E402
 
 
 def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: str | Path, method: str = "rollout",
@@ -47,7 +51,7 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
         if not boxes:
             rows.append({"image": str(path), "faces": 0, "note": "no face found; nothing explained"})
             continue
-        faces = predictor.faces_tensor(image, boxes)
+        faces = torch.from_numpy(predictor.faces_array(image, boxes))
         maps, probs = explain_batch(loaded, faces, method)
         for index, (face, heat, p) in enumerate(zip(faces.numpy(), maps, probs)):
             label = loaded.labels[int(p.argmax())]
@@ -78,8 +82,8 @@ def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: s
             ax.axis("off")
         if len(members) == 0:
             continue
-        maps = np.concatenate([explain_batch(loaded, data_split.images[members[i:i + batch_size]], method)[0]
-                               for i in range(0, len(members), batch_size)])
+        maps = in_batches(lambda faces: explain_batch(loaded, faces, method)[0], data_split.images[members],
+                          batch_size)
         mean_face = data_split.images[members].float().mean(0).numpy().transpose(1, 2, 0).astype(np.uint8)
         axes[0, column].imshow(mean_face[..., 0] if mean_face.shape[-1] == 1 else mean_face, cmap="gray")
         mean_map = maps.mean(0)

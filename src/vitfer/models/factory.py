@@ -11,9 +11,8 @@ import timm
 import torch
 from torch import nn
 
-from vitfer.errors import VitferError
+from vitfer.errors import ModelError, WeightImportError
 from vitfer.models.distilled import DistilledTokens, TwoTokenHead
-from vitfer.models.tflite_import import WeightImportError
 from vitfer.models.weights import load_weights
 from vitfer.models.zoo import own_models, timm_name
 
@@ -26,10 +25,6 @@ def default_img_size(name: str) -> int:
 
     cfg = get_pretrained_cfg(timm_name(name)) if name in own_models() else None
     return cfg.input_size[-1] if cfg is not None else DEFAULT_IMG_SIZE
-
-
-class ModelError(VitferError, ValueError):
-    """A model that cannot be built as asked."""
 
 
 @dataclass

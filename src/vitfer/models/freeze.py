@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError
 
 
 def backbone_stages(model: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:

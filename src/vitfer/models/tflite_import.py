@@ -13,11 +13,7 @@ import numpy as np
 import timm
 import torch
 from torch import nn
-from vitfer.errors import VitferError
-
-
-class WeightImportError(VitferError, RuntimeError):
-    """Pretrained weights that cannot be read or do not fit the model."""
+from vitfer.errors import WeightImportError
 
 
 def _dequantise(model, subgraph, tensor_index: int) -> np.ndarray:

@@ -14,10 +14,11 @@ import torch
 from timm.layers import freeze_batch_norm_2d
 from torch import nn
 
-from vitfer.hub import DownloadError, local_or_named
-from vitfer.models.checkpoint import safe_load
+from vitfer.hub import local_or_named
+from vitfer.errors import DownloadError, WeightImportError
+from vitfer.files import safe_load
 from vitfer.models.hybrid import ConvStemViT
-from vitfer.models.tflite_import import WeightImportError, mobilenetv2_from_tflite
+from vitfer.models.tflite_import import mobilenetv2_from_tflite
 
 log = logging.getLogger(__name__)
 

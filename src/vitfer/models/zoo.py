@@ -24,7 +24,7 @@ from torch import nn
 from vitfer.models.cct import CCT
 from vitfer.models.cnn import SmallCNN, small_input_stem
 from vitfer.models.hybrid import ConvStemViT
-from vitfer.models.tflite_import import WeightImportError
+from vitfer.errors import WeightImportError
 from vitfer.models.weights import load_weights
 
 PREFIX = "vitfer_"

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,9 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from vitfer.faces.detectors import DEFAULT_DETECTOR
-from vitfer.inference.predictor import Predictor
-from vitfer.inference.sources import ImageTooLarge, SourceError, decode_image_bytes
+from vitfer.runtime.detectors import DEFAULT_DETECTOR
+from vitfer.runtime.predictor import Predictor
+from vitfer.serving.limits import ServeLimits
+from vitfer.runtime.sources import decode_image_bytes
+from vitfer.errors import ImageTooLarge, SourceError
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/", "application/octet-stream")
@@ -74,17 +76,6 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
 ERRORS = {status: {"model": ErrorResponse, "description": what} for status, what in (
     (400, "empty upload"), (403, "a page of another origin"), (408, "upload too slow"), (413, "image too large"),
     (415, "not an image"), (422, "multipart form without a file"), (503, "server busy"))}
-
-
-@dataclass
-class ServeLimits:
-    """Bounds that keep one server healthy under bad or heavy traffic."""
-
-    max_upload_bytes: int = 8 * 1024 * 1024
-    max_pixels: int = 4096 * 4096
-    max_concurrent: int = 2  # inferences running at once
-    max_queue: int = 32  # requests waiting for a slot before the server answers 503
-    read_timeout: float = 15.0  # seconds a client may take to send its upload before the server answers 408
 
 
 class ApiError(Exception):
@@ -154,14 +145,15 @@ def loopback_hosts(host: str) -> list[str] | None:
 def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
                predictor: Predictor | None = None, detector_model: str | Path | None = None,
-               allowed_hosts: list[str] | None = None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, device: str | None = None) -> FastAPI:
     """The HTTP app. Cross-origin requests and WebSockets are refused unless ``cors_origins`` lists the origin;
     ``allowed_hosts`` (None: any) limits the ``Host`` header."""
     limits = limits or ServeLimits()
     allowed_origins = list(cors_origins or [])
-    predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model)
+    predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model,
+                                       device=device)
     gate = InferenceGate(limits)
-    from vitfer import __version__
+    from vitfer.version import __version__
 
     app = FastAPI(title="vitfer", version=__version__, docs_url=None, redoc_url=None,
                   description="Facial expression recognition: POST an image, get faces with emotions.")
@@ -316,7 +308,7 @@ def app_from_environment() -> FastAPI:
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = DEFAULT_DETECTOR,
           backend: str = "auto", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
-          detector_model: str | Path | None = None, workers: int = 1) -> None:
+          detector_model: str | Path | None = None, workers: int = 1, device: str | None = None) -> None:
     """Run the app with uvicorn; ``workers`` > 1 starts that many processes, each with its own model copy,
     sharing the port (each process keeps its own inference slots and queue)."""
     import uvicorn
@@ -324,7 +316,7 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     settings = {"model": None if model is None else str(model), "detector": detector, "backend": backend,
                 "limits": asdict(limits or ServeLimits()), "cors_origins": cors_origins,
                 "detector_model": None if detector_model is None else str(detector_model),
-                "allowed_hosts": loopback_hosts(host)}
+                "allowed_hosts": loopback_hosts(host), "device": device}
     if workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(settings)
         uvicorn.run("vitfer.serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,

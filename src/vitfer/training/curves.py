@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from vitfer.runs import save_figure  # noqa: E402
+from vitfer.files import save_figure  # noqa: E402
 
 
 def plot_curves(metrics_csv: str | Path, out: str | Path) -> Path | None:

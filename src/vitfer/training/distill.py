@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vitfer.models.checkpoint import CheckpointError, LoadedModel
+from vitfer.models.checkpoint import LoadedModel
+from vitfer.errors import ModelError
 from vitfer.preprocess import Preprocess
+from vitfer.models.inputs import finish, unfinish
 
 
 @dataclass
@@ -28,8 +30,8 @@ class Teacher:
         """The teacher's logits for each student input."""
         if next(self.loaded.model.parameters()).device != x.device:
             self.loaded.model.to(x.device)
-        faces = self.student.unfinish(x)
-        return self.loaded.model(self.loaded.preprocess.finish(faces))
+        faces = unfinish(self.student, x)
+        return self.loaded.model(finish(self.loaded.preprocess, faces))
 
     def labels(self, x: torch.Tensor) -> torch.Tensor:
         """The teacher's predicted class for each student input."""
@@ -47,11 +49,12 @@ def soft_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.T
 
 def load_teacher(path: str, student: Preprocess, class_names: tuple[str, ...]) -> Teacher:
     """A model file, run folder or shipped model name, checked to predict the student's classes in its order."""
-    from vitfer.models.checkpoint import load_model, resolve_model
+    from vitfer.models.checkpoint import load_model
+    from vitfer.shipped import resolve_model
 
     loaded = load_model(resolve_model(path))
     if tuple(loaded.labels) != tuple(class_names):
-        raise CheckpointError(f"teacher {path} predicts {list(loaded.labels)}, the student learns "
+        raise ModelError(f"teacher {path} predicts {list(loaded.labels)}, the student learns "
                               f"{list(class_names)}; a teacher must share the student's classes and their order")
     loaded.model = loaded.model.plain().eval()
     for parameter in loaded.model.parameters():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError
 
 
 class FERLoss(nn.Module):

@@ -17,7 +17,7 @@ from vitfer.models.distilled import TwoTokenHead
 from vitfer.training.distill import Teacher, soft_distillation_loss
 from vitfer.training.losses import FERLoss
 from vitfer.training.sam import SAM
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError
 
 
 def param_groups(model: nn.Module, lr: float, weight_decay: float, layer_decay: float | None) -> list[dict]:

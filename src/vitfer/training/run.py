@@ -17,16 +17,16 @@ import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from vitfer.config import Config, ConfigError
+from vitfer.config import Config
+from vitfer.errors import ConfigError, DataError, ModelError
 from vitfer.data.datamodule import FERDataModule
-from vitfer.data.readers import DataError
 from vitfer.preprocess import Preprocess
-from vitfer.models.checkpoint import CheckpointError, describe, read_checkpoint, save_model
+from vitfer.models.checkpoint import describe, read_checkpoint, save_model
 from vitfer.models.factory import FERNet, build_model
 from vitfer.models.weights import pretrained_file
 from vitfer.training.distill import load_teacher
 from vitfer.training.module import FERModule
-from vitfer.runs import increment_path
+from vitfer.files import increment_path
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def check_resume(path: str | Path, model: FERNet) -> None:
     ours = model.config.to_dict()
     for key in ("name", "num_classes", "img_size", "head"):
         if theirs.get(key) != ours.get(key):
-            raise CheckpointError(f"cannot resume from {path}: it was trained with {key}={theirs.get(key)!r}, "
+            raise ModelError(f"cannot resume from {path}: it was trained with {key}={theirs.get(key)!r}, "
                                   f"this config has {key}={ours.get(key)!r}")
 
 

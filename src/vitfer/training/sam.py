@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from vitfer.config import ConfigError
+from vitfer.errors import ConfigError
 
 
 class SAM(torch.optim.Optimizer):

@@ -1,4 +1,8 @@
-"""Export a checkpoint to ONNX (dynamic batch, metadata inside) and optional dynamic int8 quantisation."""
+"""Export a checkpoint to ONNX (dynamic batch, metadata inside) and optional dynamic int8 quantisation.
+
+The graph starts with the input contract (``models.inputs.InputContract``): it takes uint8 faces as
+``Preprocess.decode`` gives them, so the runtime feeds it with NumPy and OpenCV alone, and so does a browser.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ from pathlib import Path
 import torch
 
 from vitfer.models.checkpoint import load_model
-from vitfer.runs import atomic_write
+from vitfer.models.inputs import InputContract
+from vitfer.files import atomic_write
 
-EXPORT_REVISION = 3  # bump when exported graphs change (2: hybrid ViT batch axis stays dynamic; 3: dynamo export)
+# bump when exported graphs change (2: hybrid ViT batch axis stays dynamic; 3: dynamo export; 4: uint8 faces in,
+# the input contract inside the graph)
+EXPORT_REVISION = 4
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +58,12 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17, quanti
     loaded = load_model(checkpoint)
     if announce:
         log.warning("preparing %s for ONNX Runtime, once (about 15 s on 2 cores)", Path(checkpoint).name)
-    size = loaded.preprocess.img_size
-    example = torch.zeros(2, loaded.preprocess.in_channels, size, size)
+    p = loaded.preprocess
+    example = torch.zeros(2, 1 if p.grayscale else 3, p.decode_size, p.decode_size, dtype=torch.uint8)
+    graph = torch.nn.Sequential(InputContract(p), loaded.model).eval()
     out = Path(out)
     with atomic_write(out) as partial:
-        _write_graph(loaded.model, example, partial, opset)
+        _write_graph(graph, example, partial, opset)
         model = onnx.load(str(partial))
         entry = model.metadata_props.add()
         entry.key, entry.value = "vitfer", json.dumps(loaded.meta.to_dict())  # the checkpoint's whole description

@@ -2,17 +2,16 @@
 
 One instance per worker holds a ``Predictor``; each call takes a table with a ``path`` column and returns one
 row per face (the columns of ``vitfer predict --save faces.csv``), and one row with an ``error`` for an image
-that could not be read, so a bad file never fails a whole job.
+that could not be read, so a bad file never fails a whole job. Tables are pandas DataFrames: the engines bring
+pandas, the runtime does not need it.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-
-from vitfer.inference.output import face_rows
-from vitfer.inference.predictor import Predictor
-from vitfer.inference.results import FrameResult
-from vitfer.inference.sources import SourceError
+from vitfer.runtime.rows import face_rows
+from vitfer.runtime.predictor import Predictor
+from vitfer.runtime.results import FrameResult
+from vitfer.errors import SourceError
 
 
 class BatchPredictor:
@@ -26,7 +25,9 @@ class BatchPredictor:
     def __init__(self, model: str | None = None, **predictor_options) -> None:
         self.predictor = Predictor(model, **predictor_options)
 
-    def __call__(self, batch: pd.DataFrame | dict) -> pd.DataFrame:
+    def __call__(self, batch: pd.DataFrame | dict) -> pd.DataFrame:  # noqa: F821 - pandas comes with the engine
+        import pandas as pd
+
         rows = []
         for path in pd.DataFrame(batch)["path"]:
             try:

@@ -7,17 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import torch
 from tqdm import tqdm
 
-from vitfer.faces.detectors import DEFAULT_DETECTOR
+from vitfer.runtime.detectors import DEFAULT_DETECTOR
 from vitfer.shipped import EXAMPLE_IMAGE
-from vitfer.inference.output import ResultWriter, annotate, check_output_path, check_rows_path
-from vitfer.inference.predictor import FPSMeter, Predictor
-from vitfer.inference.results import FrameResult
-from vitfer.inference.timeline import FaceTimeline
-from vitfer.inference.sources import SourceError, image_paths, read_image, source_kind, source_root, video_properties
-from vitfer.runs import increment_path
+from vitfer.runtime.draw import annotate
+from vitfer.runtime.rows import ResultWriter, check_output_path, check_rows_path
+from vitfer.runtime.predictor import FPSMeter, Predictor
+from vitfer.runtime.results import FrameResult
+from vitfer.runtime.timeline import FaceTimeline
+from vitfer.runtime.sources import Source, read_image
+from vitfer.errors import SourceError
+from vitfer.files import increment_path
 
 
 @dataclass
@@ -62,8 +63,7 @@ _worker: Predictor | None = None
 
 def _start_worker(settings: tuple) -> None:
     global _worker
-    torch.set_num_threads(1)  # N processes x 1 thread: no oversubscribed cores
-    _worker = Predictor(*settings)
+    _worker = Predictor(*settings, threads=1)  # N processes x 1 thread: no oversubscribed cores
 
 
 def _predict_one(job: tuple) -> FrameResult:
@@ -78,18 +78,18 @@ def _predict_one(job: tuple) -> FrameResult:
     faces = list(_worker.predict(image))
     result = FrameResult(str(path), 0, 0.0, faces, image)
     if out_dir is not None:
-        write_annotated(annotate(image, result, bars), out_dir, str(path), root)
+        write_annotated(annotate(image, result.faces, bars), out_dir, str(path), root)
     result.image = None
     return result
 
 
-def parallel_results(source: str, workers: int, settings: tuple, out_dir: Path | None, root: Path | None,
+def parallel_results(source: Source, workers: int, settings: tuple, out_dir: Path | None, root: Path | None,
                      bars: bool, max_frames: int | None, on_error: str):
     """FrameResults of every image of a folder or glob, computed by ``workers`` processes, in the images' order."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    paths = image_paths(source)[:max_frames]
+    paths = source.image_paths()[:max_frames]
     jobs = [(path, out_dir, root, bars, on_error) for path in paths]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(settings,)) as pool:
@@ -103,7 +103,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                    echo: Callable[[str], None] = print, on_error: str = "skip",
                    exist_ok: bool = False, progress: bool = False,
                    on_result: Callable[[FrameResult], None] | None = None, workers: int = 1,
-                   threads: int | None = None) -> PredictionSummary:
+                   threads: int | None = None, device: str | None = None) -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
@@ -113,17 +113,16 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     ``on_result`` is called with every frame's result (e.g. to print JSON Lines). ``workers`` > 1 classifies
     the images of a folder or glob in that many processes (one thread each); rows keep the images' order.
     """
-    if source == "example":
-        source = str(EXAMPLE_IMAGE)
-    kind = source_kind(source)
+    source = Source.of(EXAMPLE_IMAGE if source == "example" else source)
+    kind = source.kind
     if save is not None:
         check_rows_path(save, exist_ok)  # before any work (ResultWriter checks again when it opens the file)
         if kind == "video":  # the per-face summary goes beside the rows: it must not replace an earlier one either
             check_output_path(Path(save).with_name(f"{Path(save).stem}_summary.csv"), exist_ok)
     if out_dir is not None:
         out_dir = increment_path(out_dir, exist_ok)
-    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face, threads)
-    root = source_root(source)
+    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face, threads, device)
+    root = source.root
     summary = PredictionSummary(out_dir=out_dir, save=Path(save) if save else None)
     writer = ResultWriter(save, predictor.labels, exist_ok) if save else None
     video_out = None
@@ -134,9 +133,9 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     video = kind in ("video", "webcam")
-    source_fps, frame_count = video_properties(source) if video else (0.0, 0)
+    source_fps, frame_count = source.video_properties() if video else (0.0, 0)
     show_bar = progress and kind != "image"
-    total = (frame_count if video else len(image_paths(source))) if show_bar else 0  # a folder is listed for it
+    total = (frame_count if video else len(source.image_paths())) if show_bar else 0  # a folder is listed for it
     if show_bar and max_frames is not None:
         total = min(total, max_frames) if total else max_frames
     bar = tqdm(total=total or None, unit="frame" if video else "image", disable=not show_bar,
@@ -171,11 +170,12 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                 echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
             if (out_dir is None and not show) or result.image is None:  # workers write their own annotations
                 continue
-            drawn = annotate(result.image, result, bars)
+            drawn = annotate(result.image, result.faces, bars)
             if out_dir is not None:
                 if video:
                     if video_out is None:
-                        name = f"webcam{source}.mp4" if kind == "webcam" else Path(source).stem + "_annotated.mp4"
+                        name = (f"webcam{source.value}.mp4" if kind == "webcam"
+                                else Path(str(source.value)).stem + "_annotated.mp4")
                         height, width = drawn.shape[:2]
                         # the source's own frame rate and size: the annotated clip plays as long as the original
                         video_out = cv2.VideoWriter(str(out_dir / name), cv2.VideoWriter_fourcc(*"mp4v"),
@@ -190,7 +190,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
                     break
         complete = True
         if timeline is not None:
-            written = timeline.write(timeline_dir, Path(save).stem if save else Path(source).stem)
+            written = timeline.write(timeline_dir, Path(save).stem if save else Path(str(source.value)).stem)
             summary.timelines = written
             if written:
                 say(f"per-face timelines and summary: {written[0]} and {len(written) - 1} PNG(s) beside it")

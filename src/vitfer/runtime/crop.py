@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vitfer.faces.detectors import FaceBox
+from vitfer.runtime.detectors import FaceBox
 
 
 def square_box(box: FaceBox, image_width: int, image_height: int, margin: float = 0.2) -> tuple[int, int, int, int]:

@@ -14,13 +14,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from vitfer.hub import DownloadError, fetch
-from vitfer.shipped import BUNDLED_YUNET
-from vitfer.errors import VitferError
-
-
-class DetectorError(VitferError, RuntimeError):
-    """A detector that cannot be created (missing or corrupt model file, failed download)."""
+from vitfer.hub import fetch
+from vitfer.errors import DetectorError, DownloadError
+from vitfer.shipped import BUNDLED_YUNET, DEFAULT_DETECTOR
 
 
 @dataclass(frozen=True)
@@ -188,9 +184,6 @@ DETECTOR_FACTORIES: dict[str, Callable[[str | Path | None, float, int], FaceDete
     "mtcnn": lambda path, threshold, min_size: MTCNNDetector(threshold=threshold, min_size=min_size),
 }
 DETECTORS = tuple(DETECTOR_FACTORIES)
-DEFAULT_DETECTOR = "yunet"
-
-
 def create_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, threshold: float = 0.5,
                     min_size: int = 24) -> FaceDetector:
     """Create a detector by name: yunet (shipped), haar (OpenCV's), ssd (a local file or downloaded by name), or

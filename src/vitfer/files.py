@@ -3,6 +3,7 @@
 ``increment_path``: a verb's default output folder is taken afresh for each call (``runs/predict``, then
 ``runs/predict2``, ..., Ultralytics' habit) unless the caller passes ``exist_ok`` to reuse it.
 ``atomic_write``: files (caches, exports, model files) appear whole or not at all.
+``safe_load``: PyTorch files read as tensors and plain data only, never code.
 """
 
 from __future__ import annotations
@@ -65,3 +66,22 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def safe_load(path: Path, error: type[Exception]) -> object:
+    """The one loader of PyTorch files (model files, checkpoints, weights, face caches): ``torch.load`` that never
+    runs code from the file: tensors and plain data only (``weights_only``).
+
+    A file that needs more (a pickled class, a ``__reduce__`` payload) is refused with ``error``, naming it.
+    """
+    import pickle
+
+    import torch  # the research floor's files; the runtime never calls this
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(f"refusing to load {path}: it holds Python objects beyond tensors and plain data, which could "
+                    "run code when loaded; vitfer files never do. Re-save its state_dict if you trust it") from None
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets one clear message
+        raise error(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vitfer.faces.detectors import FaceBox
-from vitfer.inference.sources import SourceError
+from vitfer.runtime.detectors import FaceBox
+from vitfer.errors import SourceError
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from vitfer.faces.crop import crop_face
-from vitfer.faces.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, create_detector
-from vitfer.inference.backends import create_backend
-from vitfer.inference.results import Face, FrameResult, Prediction
-from vitfer.inference.sources import Frame, SourceError, iter_frames, read_image
-from vitfer.inference.tracking import FaceTracker
+from vitfer.runtime.crop import crop_face
+from vitfer.runtime.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, create_detector
+from vitfer.runtime.backends import create_backend
+from vitfer.runtime.results import Face, FrameResult, Prediction
+from vitfer.runtime.sources import Frame, Source, read_image
+from vitfer.errors import SourceError
+from vitfer.runtime.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,13 @@ class Predictor:
 
     ``model``: None/'default' (bundled), a .pt/.ckpt checkpoint or an exported .onnx file.
     ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
+    ``backend``: auto | onnx | onnx-int8 | torch (see ``create_backend``); ``device``: cpu | cuda | cuda:N.
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                  detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
-                 threads: int | None = None) -> None:
-        self.backend = create_backend(model, backend, threads)
+                 threads: int | None = None, device: str | None = None) -> None:
+        self.backend = create_backend(model, backend, threads, device)
         self.labels = self.backend.labels
         self.preprocess = self.backend.preprocess
         self.detector: FaceDetector | None = (None if detector == "none"
@@ -83,7 +84,7 @@ class Predictor:
         return [FaceBox(int(round(b.x1 / scale)), int(round(b.y1 / scale)), int(round(b.x2 / scale)),
                         int(round(b.y2 / scale)), b.score) for b in boxes]
 
-    def faces_tensor(self, image: np.ndarray, boxes: list[FaceBox]) -> torch.Tensor:
+    def faces_array(self, image: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
         """Square crops of the faces, decoded as the training faces were (``Preprocess.decode``): uint8 N x C x d x d."""
         margin = self.preprocess.crop_margin if self.detector is not None else 0.0
         crops = [crop_face(image, box, margin) for box in boxes]
@@ -93,7 +94,7 @@ class Predictor:
                         smallest, self.preprocess.decode_size)
         return self.preprocess.decode(crops)
 
-    def classify(self, faces: torch.Tensor) -> np.ndarray:
+    def classify(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities for a uint8 batch of face crops."""
         return self.backend.probabilities(faces)
 
@@ -119,8 +120,8 @@ class Predictor:
         images = [as_bgr(item) for item in (image if many else [image])]
         sources = [str(item) if isinstance(item, (str, Path)) else "" for item in (image if many else [image])]
         boxes = [self.detect(item) for item in images]
-        crops = [self.faces_tensor(item, found) for item, found in zip(images, boxes) if found]
-        probabilities = self.classify(torch.cat(crops)) if crops else np.zeros((0, len(self.labels)))
+        crops = [self.faces_array(item, found) for item, found in zip(images, boxes) if found]
+        probabilities = self.classify(np.concatenate(crops)) if crops else np.zeros((0, len(self.labels)))
         results, start = [], 0
         for item, found, source in zip(images, boxes, sources):
             faces = self._faces(found, probabilities[start:start + len(found)], [None] * len(found))
@@ -128,40 +129,32 @@ class Predictor:
             start += len(found)
         return results if many else results[0]
 
-    def stream(self, source: str | int, smoothing: str = "ema", alpha: float = 0.5, window: int = 5,
+    def stream(self, source: str | int | Source, smoothing: str = "ema", alpha: float = 0.5, window: int = 5,
                max_frames: int | None = None, on_error: str = "raise") -> Iterator[FrameResult]:
         """Results frame by frame for any source; videos and webcams get face ids and smoothed probabilities."""
+        source = Source.of(source)
         tracker: FaceTracker | None = None
         current_source = None
-        for frame in iter_frames(source, max_frames, on_error):
+        for frame in source.frames(max_frames, on_error):
             if frame.error is not None:
                 yield FrameResult(frame.source, frame.index, frame.time, [], None, frame.error)
                 continue
             if frame.source != current_source or frame.index == 0:
                 tracker = FaceTracker(smoothing, alpha, window)
                 current_source = frame.source
-            yield self._frame_result(frame, tracker, video=frame.time > 0 or frame.index > 0 or _is_stream(source))
+            yield self._frame_result(frame, tracker, video=source.is_stream)
 
     def _frame_result(self, frame: Frame, tracker: FaceTracker | None, video: bool) -> FrameResult:
         boxes = self.detect(frame.image)
         if not boxes:
             return FrameResult(frame.source, frame.index, frame.time, [], frame.image)
-        probabilities = self.classify(self.faces_tensor(frame.image, boxes))
+        probabilities = self.classify(self.faces_array(frame.image, boxes))
         ids: list[int | None] = [None] * len(boxes)
         if video and tracker is not None:
             tracked = tracker.update(boxes, probabilities)
             ids = [t for t, _ in tracked]
             probabilities = np.stack([p for _, p in tracked])
         return FrameResult(frame.source, frame.index, frame.time, self._faces(boxes, probabilities, ids), frame.image)
-
-
-def _is_stream(source: str | int) -> bool:
-    from vitfer.inference.sources import source_kind
-
-    try:
-        return source_kind(source) in ("video", "webcam")
-    except SourceError:
-        return False
 
 
 class FPSMeter:

@@ -7,7 +7,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from vitfer.errors import SourceError
+from vitfer.files import write_text
+from vitfer.runtime.draw import annotate
 
 
 @dataclass
@@ -51,17 +56,10 @@ class Prediction(list):
 
     def plot(self, bars: bool = False) -> np.ndarray:
         """A BGR copy of the image with a box, label and confidence per face (and probability bars if asked)."""
-        from vitfer.inference.output import annotate
-
-        return annotate(self.image, FrameResult(self.source, 0, 0.0, list(self), self.image), bars)
+        return annotate(self.image, list(self), bars)
 
     def save(self, path: str | Path, bars: bool = False) -> Path:
         """The annotated image (.jpg, .png, ...) or the faces as JSON (.json) at ``path``; returns ``path``."""
-        import cv2
-
-        from vitfer.inference.sources import SourceError
-        from vitfer.runs import write_text
-
         path = Path(path)
         if path.suffix.lower() == ".json":
             return write_text(path, json.dumps([face.to_dict() for face in self], indent=2))
