@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from vitfer.data.cache import build_cache
@@ -10,25 +9,6 @@ from vitfer.config import AugmentConfig
 from vitfer.data.transforms import BatchAugment
 from vitfer.preprocess import Preprocess
 from vitfer.data.cache import pixel_hashes
-
-
-def test_preprocess_resizes_expands_and_normalises():
-    pre = Preprocess(img_size=64, in_channels=3, mean=(0.5,) * 3, std=(0.5,) * 3)
-    images = torch.zeros(4, 1, 48, 48, dtype=torch.uint8)
-    images[:, :, :24] = 255
-    out = pre(images)
-    assert out.shape == (4, 3, 64, 64) and out.dtype == torch.float32
-    assert out.min() == -1 and out.max() == 1
-    assert torch.equal(out[:, 0], out[:, 2])
-    assert Preprocess.from_dict(pre.to_dict()) == pre
-
-
-def test_preprocess_converts_colour_to_gray():
-    pre = Preprocess(img_size=8, in_channels=3, grayscale=True)
-    rgb = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
-    rgb[:, 1] = 255
-    out = pre(rgb)
-    assert torch.allclose(out[0, 0], out[0, 1]) and torch.allclose(out.mean(), torch.tensor(0.587 * 2 - 1), atol=1e-4)
 
 
 def test_augment_keeps_shape_range_and_varies_per_sample():
@@ -86,16 +66,3 @@ def test_datamodule_augments_only_when_training(fer_folder):
     assert x.shape == (14, 3, 32, 32) and torch.equal(y, labels)
     x2, _ = module.on_after_batch_transfer((images, labels), 0)
     assert torch.equal(x, x2)  # no trainer attached -> evaluation path, deterministic
-
-
-def test_decode_face_takes_grey_bgr_and_bgra_alike():
-    from vitfer.preprocess import decode_face
-
-    grey = np.random.default_rng(0).integers(0, 255, (96, 96), dtype=np.uint8)
-    bgr = np.repeat(grey[:, :, None], 3, axis=2)
-    bgra = np.concatenate([bgr, np.full((96, 96, 1), 255, np.uint8)], axis=2)
-    faces = [decode_face(image, 48, grayscale=True) for image in (grey, bgr, bgra)]
-    assert all(face.shape == (48, 48, 1) for face in faces)
-    assert np.abs(faces[0].astype(int) - faces[2].astype(int)).max() <= 1
-    with pytest.raises(ValueError, match="shape"):
-        decode_face(np.zeros((4, 4, 2), np.uint8), 48, grayscale=True)

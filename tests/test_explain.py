@@ -67,7 +67,25 @@ def test_class_mean_maps(tmp_path, fer_folder):
     model = build_model("vit_tiny_patch16_224", 7, img_size=32, kwargs={"patch_size": 8, "depth": 2}).eval()
     path = save_model(tmp_path / "vit.pt", model, describe(model, Preprocess(img_size=32, in_channels=3), EMOTIONS_7))
     out = class_mean_maps(path, fer_folder, "val", tmp_path / "maps.png", per_class=2)
-    assert cv2.imread(str(out)).shape[1] > 500
+    picture = cv2.imread(str(out))
+    assert picture.shape[1] > 2 * picture.shape[0]  # a column per class, two rows
+
+    from vitfer.evaluation.evaluate import split_for
+    from vitfer.explanations.run import mean_maps_per_class
+    from vitfer.models.checkpoint import load_model
+
+    loaded = load_model(path)
+    data_split = split_for(loaded, fer_folder, "val")
+    found = mean_maps_per_class(loaded, data_split, "rollout", per_class=2)
+    present = [name for column, name in enumerate(data_split.labels) if (data_split.targets == column).any()]
+    assert list(found) == present and len(present) >= 2
+    for name, (face, heat, count) in found.items():
+        column = data_split.labels.index(name)
+        assert count == min(2, int((data_split.targets == column).sum()))
+        assert face.shape[:2] == heat.shape == (32, 32) and 0 <= heat.min() <= heat.max() <= 1  # the model decodes at 32
+        assert heat.max() > heat.min()  # a map, not a constant
+    first, second = (found[name][1] for name in present[:2])
+    assert not np.allclose(first, second)  # each class averages its own faces
 
 
 def test_explaining_twice_keeps_the_first_overlays(tmp_path, tiny_checkpoint, astronaut, monkeypatch):

@@ -270,3 +270,55 @@ def test_timm_loads_the_tflite_stem_through_vitfers_loader():
 
     model = timm.create_model("vitfer_hybrid_vit_tiny", pretrained=True, pretrained_cfg_overlay=dict(file=str(TFLITE)))
     assert torch.equal(model.stem[0].weight, mobilenetv2_from_tflite(TFLITE).conv_stem.weight)
+
+
+def contract_families() -> list[str]:
+    """Every family vitfer registers with timm, and one of each family of timm's and Hugging Face's it builds on."""
+    from vitfer.models.zoo import own_models
+
+    return [*sorted(own_models()), "vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "hf:tiny"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", contract_families())
+def test_every_registered_family_keeps_the_contract(name, tmp_path):
+    """Builds, trains a step, freezes, exports to ONNX (same answers), and explains: what every verb needs."""
+    import numpy as np
+
+    from vitfer.explanations.maps import explain_batch
+    from vitfer.models.backend import TorchBackend
+    from vitfer.models.export import export_onnx
+    from vitfer.models.freeze import apply_freeze
+    from vitfer.models.inputs import model_input
+    from vitfer.runtime.backends import OnnxBackend
+
+    if name.startswith("hf"):
+        pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    size = 32 if name.startswith(("vit_", "deit_", "hf")) else 48
+    model = build_model(name, 7, img_size=size)
+    preprocess = Preprocess(img_size=size, in_channels=3, decode_size=48)
+    faces = torch.randint(0, 256, (4, 1, 48, 48), dtype=torch.uint8)
+    x, y = model_input(preprocess, faces), torch.tensor([0, 1, 2, 3])
+
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items()), "a training step changed nothing"
+
+    everything = trainable(model)
+    apply_freeze(model, "head")
+    assert trainable(model) and trainable(model) < everything  # the head alone learns
+    apply_freeze(model, "none")
+    assert trainable(model) == everything
+
+    path = save_model(tmp_path / "m.pt", model.eval(), describe(model, preprocess, EMOTIONS_7))
+    reference = TorchBackend(load_model(path)).probabilities(faces.numpy())
+    exported = OnnxBackend(export_onnx(path, tmp_path / "m.onnx"))
+    assert np.abs(exported.probabilities(faces.numpy()) - reference).max() < 1e-4
+
+    maps, probs = explain_batch(load_model(path), faces, "gradcam")
+    assert maps.shape == (4, 48, 48) and 0 <= maps.min() <= maps.max() <= 1
+    assert np.allclose(probs, reference, atol=1e-4)

@@ -156,26 +156,3 @@ def test_data_stats_and_merge_commands_know_the_releases(tmp_path):
                                       "--out", str(tmp_path / "m.csv")])
     assert merged.exit_code == 0, merged.output
     assert set(pd.read_csv(tmp_path / "m.csv")["source"]) == {"affectnet", "jaffe"}
-
-
-def test_mtcnn_boxes_become_face_boxes(monkeypatch):
-    import sys
-    import types
-
-    from vitfer.runtime.detectors import create_detector
-    from vitfer.errors import DetectorError
-
-    monkeypatch.setitem(sys.modules, "mtcnn", None)  # not installed
-    with pytest.raises(DetectorError, match=r"pip install 'vitfer\[mtcnn\]'"):
-        create_detector("mtcnn")
-
-    class FakeMTCNN:  # the mtcnn package's answer: box as x, y, w, h and a confidence, on an RGB image
-        def detect_faces(self, rgb):
-            assert rgb[0, 0].tolist() == [30, 20, 10]
-            return [{"box": [-4, 10, 50, 60], "confidence": 0.99}, {"box": [100, 100, 30, 30], "confidence": 0.3}]
-
-    monkeypatch.setitem(sys.modules, "mtcnn", types.SimpleNamespace(MTCNN=FakeMTCNN))
-    image = np.zeros((200, 200, 3), np.uint8)
-    image[..., 0], image[..., 1], image[..., 2] = 10, 20, 30  # BGR
-    boxes = create_detector("mtcnn", threshold=0.5).detect(image)
-    assert [(b.x1, b.y1, b.x2, b.y2, b.score) for b in boxes] == [(0, 10, 46, 70, 0.99)]

@@ -12,6 +12,7 @@ from vitfer.data.cache import FaceCache
 from vitfer.data.datamodule import FERDataModule
 from vitfer.data.sharpness import blur, laplacian_variance, sharpness_mismatch
 from vitfer.config import AugmentConfig
+from vitfer.models.inputs import lowpass, model_input
 from vitfer.preprocess import Preprocess
 from vitfer.data.datamodule import lowpass_sigma_for
 
@@ -57,11 +58,11 @@ def test_lowpass_makes_sharp_inputs_as_smooth_as_blurred_training_faces():
     cache = textured_cache(train_sigma=2.0)
     val = cache.images[cache.indices("val")]
     pre = Preprocess(img_size=48, in_channels=1, mean=(0.0,), std=(1.0,), lowpass_sigma=2.0)
-    lowpassed = (pre(val) * 255).round().clamp(0, 255).to(torch.uint8)
+    lowpassed = (model_input(pre, val) * 255).round().clamp(0, 255).to(torch.uint8)
     train_sharpness = np.median(laplacian_variance(cache.images[cache.indices("train")]))
     assert np.median(laplacian_variance(val)) > 10 * train_sharpness
     assert np.median(laplacian_variance(lowpassed)) < 2 * train_sharpness
-    assert torch.equal(Preprocess(img_size=48, in_channels=1).lowpass(val.float()), val.float())
+    assert torch.equal(lowpass(Preprocess(img_size=48, in_channels=1), val.float()), val.float())
 
 
 def test_datamodule_lowpasses_validation_batches_but_not_training_batches():
@@ -69,7 +70,7 @@ def test_datamodule_lowpasses_validation_batches_but_not_training_batches():
     no_augment = AugmentConfig(hflip=0, rotation=0, translate=0, scale=(1.0, 1.0), brightness=0, contrast=0)
     module = FERDataModule(cache, Preprocess(img_size=48, in_channels=1, lowpass_sigma=2.0), no_augment, batch_size=8)
     images = cache.images[cache.indices("val")[:8]]
-    plain = Preprocess(img_size=48, in_channels=1)(images)
+    plain = model_input(Preprocess(img_size=48, in_channels=1), images)
     module.trainer = SimpleNamespace(training=False)
     val_x, _ = module.on_after_batch_transfer((images, cache.labels[:8]), 0)
     assert val_x.shape == plain.shape and val_x.std() < 0.9 * plain.std()

@@ -1,8 +1,10 @@
 """vitfer: facial expression recognition with Vision Transformers.
 
-Every verb of the ``vitfer`` command is a function here, with the same arguments (loaded lazily, so
-``import vitfer`` stays fast): ``train``, ``evaluate``, ``explain``, ``compare``, ``benchmark``, ``data_stats``,
-``export_onnx``; and ``Predictor`` for ``predict``; ``build_model``, ``load_model``, ``load_config``.
+Every verb of the ``vitfer`` command is a function here, with the same arguments (``vitfer.api``, loaded lazily,
+so ``import vitfer`` stays fast): ``predict``, ``serve``, ``models`` (the runtime: ONNX Runtime, no torch);
+``train``, ``evaluate``, ``calibrate``, ``export``, ``explain``, ``compare``, ``benchmark``, ``data_stats``,
+``data_merge``, ``data_cache`` (the research floor: ``pip install 'vitfer[train]'``). ``Predictor`` classifies
+images and streams in Python; ``build_model``, ``load_model``, ``load_config``, ``export_onnx`` serve research.
 
 >>> import vitfer
 >>> faces = vitfer.Predictor().predict("photo.jpg")  # doctest: +SKIP
@@ -18,15 +20,11 @@ from vitfer.version import __version__
 
 _EXPORTS = {
     "Predictor": "vitfer.runtime.predictor",
+    **{verb: "vitfer.api" for verb in ("predict", "serve", "models", "train", "evaluate", "calibrate", "export",
+                                       "explain", "compare", "benchmark", "data_stats", "data_merge", "data_cache")},
     "build_model": "vitfer.models.factory",
     "load_model": "vitfer.models.checkpoint",
-    "train": "vitfer.api",
-    "explain": "vitfer.api",
-    "compare": "vitfer.api",
-    "benchmark": "vitfer.api",
-    "data_stats": "vitfer.data.stats",
     "load_config": "vitfer.config",
-    "evaluate": "vitfer.evaluation.evaluate",
     "export_onnx": "vitfer.models.export",
 }
 __all__ = [*_EXPORTS, "__version__"]

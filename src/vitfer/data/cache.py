@@ -7,6 +7,8 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -180,14 +182,32 @@ def cached(manifest: pd.DataFrame, cache_dir: str | Path | None, size: int = 48,
     if cache_dir is None:
         return build_cache(manifest, size, channels, num_classes, on_error)
     path = Path(cache_dir) / f"faces-{manifest_fingerprint(manifest, size, channels)}-{num_classes}.pt"
-    if path.exists():
+    with node_lock(path.with_name(path.name + ".lock")):  # the processes of one machine decode once, not each
+        if path.exists():
+            try:
+                return FaceCache.load(path)
+            except DataError as err:
+                log.warning("%s; decoding the faces again", err)
+        cache = build_cache(manifest, size, channels, num_classes, on_error)
+        cache.save(path)
+        return cache
+
+
+@contextmanager
+def node_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` among this machine's processes (where the OS offers ``fcntl``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; each process may decode for itself
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            return FaceCache.load(path)
-        except DataError as err:
-            log.warning("%s; decoding the faces again", err)
-    cache = build_cache(manifest, size, channels, num_classes, on_error)
-    cache.save(path)
-    return cache
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def pixel_hashes(images: torch.Tensor) -> list[str]:

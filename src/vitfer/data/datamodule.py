@@ -57,10 +57,9 @@ class CacheRows(Dataset):
         return self.images[rows], self.labels[rows], self.soft[rows], self.aux[rows]
 
 
-def load_faces(config: Config) -> FaceCache:
-    """Read, merge and decode the configured data set(s) into a FaceCache (cached on disk when asked), join FER+
-    votes for an auxiliary head, and expand the train split offline when asked (after the split: no copy of a
-    validation or test face reaches training)."""
+def decoded_faces(config: Config) -> FaceCache:
+    """Read and merge the configured data set(s) and decode their faces, from the on-disk cache when
+    ``data.cache_dir`` holds it (built and saved there when it does not)."""
     data = config.data
     if not data.path:
         raise ConfigError("no data path: set data.path in the config or pass --data PATH")
@@ -70,7 +69,15 @@ def load_faces(config: Config) -> FaceCache:
                  for i, p in enumerate([data.path, *data.extra_paths])]
     manifest = merge_manifests(manifests, data.num_classes)  # also drops labels outside the class set, counted
     cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
-    cache = cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
+    return cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
+
+
+def load_faces(config: Config) -> FaceCache:
+    """The faces of a training recipe (``decoded_faces``), with FER+ votes joined for an auxiliary head and the
+    train split expanded offline when asked (after the split: no copy of a validation or test face reaches
+    training)."""
+    data = config.data
+    cache = decoded_faces(config)
     if data.aux_ferplus:
         from vitfer.data.ferplus import join_ferplus_votes
         from vitfer.labels import EMOTIONS_8
@@ -149,6 +156,12 @@ class FERDataModule(L.LightningDataModule):
         data = config.data
         return cls(None, None, config.augment, config.train.batch_size, data.balance, data.oversample_factor,
                    data.undersample_limit, config.seed, config=config)
+
+    def prepare_data(self) -> None:
+        """Decode the faces into the on-disk cache once per node (Lightning calls this on one process of each
+        machine; the other processes' ``setup`` then loads the cache file instead of decoding again)."""
+        if self.cache is None and self.config is not None and self.config.data.cache_dir:
+            decoded_faces(self.config)
 
     def setup(self, stage: str | None = None) -> None:
         """Read the faces (once) and choose the train rows (balancing touches the train split only)."""

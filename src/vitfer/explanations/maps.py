@@ -94,39 +94,74 @@ def gradcam_target(model: nn.Module) -> tuple[nn.Module, object | None]:
     return convs[-1], None
 
 
+class Explanation:
+    """One explanation method, as pytorch-grad-cam's methods are: built by name, called the same way.
+
+    ``__call__(model, x, classes)`` takes a one-view model, its input batch and the class each map explains, and
+    returns relevance maps (N x h x w, any grid) in [0, 1].
+    """
+
+    name: str = ""
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, classes: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class AttentionRollout(Explanation):
+    """Abnar & Zuidema's attention rollout over every transformer block (timm ViTs, the hybrid, Hugging Face)."""
+
+    name = "rollout"
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module, x: torch.Tensor, classes: list[int]) -> torch.Tensor:
+        if hasattr(model.backbone, "attention_maps"):  # Hugging Face ViT / ViT-MAE
+            return rollout(model.backbone.attention_maps(x), prefix=1)
+        with recorded_attention(model) as attentions:
+            model(x)
+        return rollout(attentions, prefix_tokens(model.backbone))
+
+
+class ClassActivationMap(Explanation):
+    """A class-activation method of pytorch-grad-cam (Grad-CAM, Grad-CAM++, ...) on the layer ``gradcam_target``
+    picks, with ViT tokens reshaped to their grid."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, classes: list[int]) -> torch.Tensor:
+        import pytorch_grad_cam
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        layer, reshape = gradcam_target(model)
+        with getattr(pytorch_grad_cam, CAM_METHODS[self.name])(model=model, target_layers=[layer],
+                                                               reshape_transform=reshape) as cam:
+            return torch.from_numpy(cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes]))
+
+
+def explanation(method: str) -> Explanation:
+    """The explanation method of this name (``METHODS``)."""
+    if method == "rollout":
+        return AttentionRollout()
+    if method in CAM_METHODS:
+        return ClassActivationMap(method)
+    raise ExplainError(f"unknown method {method!r}; use {', '.join(METHODS)}")
+
+
 def explain_batch(loaded: LoadedModel, faces: torch.Tensor, method: str = "rollout",
                   target: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 faces (N x C x H x W) -> (maps N x H x W in [0, 1], probabilities N x classes).
 
-    Grad-CAM explains ``target`` (a class index) or, when None, each face's predicted class.
+    The maps explain ``target`` (a class index) or, when None, each face's predicted class.
     """
-    if method not in METHODS:
-        raise ExplainError(f"unknown method {method!r}; use {', '.join(METHODS)}")
+    explain = explanation(method)
     model = loaded.model.plain().eval()  # one view: maps and activations line up with the input
     x = model_input(loaded.preprocess, faces)
-    size = faces.shape[-2:]
-    if method == "rollout" and hasattr(model.backbone, "attention_maps"):  # Hugging Face ViT / ViT-MAE
-        with torch.no_grad():
-            probs = model(x).softmax(-1)
-        maps = rollout(model.backbone.attention_maps(x), prefix=1)
-    elif method == "rollout":
-        with recorded_attention(model) as attentions, torch.no_grad():
-            probs = model(x).softmax(-1)
-        maps = rollout(attentions, prefix_tokens(model.backbone))
-    else:
-        import pytorch_grad_cam
-        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-        cam_class = getattr(pytorch_grad_cam, CAM_METHODS[method])
-
-        with torch.no_grad():
-            probs = model(x).softmax(-1)
-        classes = probs.argmax(-1).tolist() if target is None else [target] * len(x)
-        layer, reshape = gradcam_target(model)
-        with cam_class(model=model, target_layers=[layer], reshape_transform=reshape) as cam:
-            maps = torch.from_numpy(cam(input_tensor=x, targets=[ClassifierOutputTarget(c) for c in classes]))
-    maps = F.interpolate(maps[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
-    return maps.clamp(0, 1).numpy(), probs.numpy()
+    with torch.no_grad():
+        probs = model(x).softmax(-1)
+    classes = probs.argmax(-1).tolist() if target is None else [target] * len(x)
+    maps = explain(model, x, classes)
+    maps = F.interpolate(maps[:, None].float(), size=tuple(faces.shape[-2:]), mode="bilinear", align_corners=False)
+    return maps[:, 0].clamp(0, 1).numpy(), probs.numpy()
 
 
 def overlay(face: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:

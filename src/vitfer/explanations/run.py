@@ -17,7 +17,6 @@ from tqdm import tqdm  # noqa: E402
 from vitfer.evaluation.evaluate import split_for  # noqa: E402
 from vitfer.explanations.maps import explain_batch, overlay  # noqa: E402
 from vitfer.errors import ExplainError, SourceError
-from vitfer.models.backend import TorchBackend
 from vitfer.runtime.detectors import DEFAULT_DETECTOR  # noqa: E402
 from vitfer.runtime.predictor import Predictor  # noqa: E402
 from vitfer.runtime.sources import image_paths, read_image  # noqa: E402
@@ -33,11 +32,11 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
     """One overlay per face of every image in ``source`` (a file, folder or glob); the detector options are
     ``predict``'s, and ``detector='none'`` treats each image as one face crop. Images where no face is found are
     listed with ``faces: 0`` and no overlay."""
-    predictor = Predictor(checkpoint, detector=detector, backend="torch", threshold=threshold,
-                          detector_model=detector_model, min_face=min_face)
-    if not isinstance(predictor.backend, TorchBackend):
+    if resolve_model(checkpoint).suffix == ".onnx":
         raise ExplainError(f"explanations need the PyTorch model (its attention or gradients); give the .pt or run "
                            f"folder that {checkpoint} was exported from")
+    predictor = Predictor(checkpoint, detector=detector, backend="torch", threshold=threshold,
+                          detector_model=detector_model, min_face=min_face)
     loaded = predictor.backend.loaded
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,27 +65,40 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
     return rows
 
 
-def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: str | Path, method: str = "rollout",
-                    per_class: int = 64, batch_size: int = 64) -> Path:
-    """Mean map and mean face of up to ``per_class`` faces of each true class: where the model looks per emotion."""
-    loaded = load_model(resolve_model(checkpoint))
-    data_split = split_for(loaded, data, split)
+def mean_maps_per_class(loaded, data_split, method: str = "rollout", per_class: int = 64,
+                        batch_size: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """For each true class of ``data_split``: (mean face H x W x C uint8, mean map H x W, faces used) over up to
+    ``per_class`` of its faces (seeded); classes without faces are left out."""
     rng = np.random.default_rng(0)
-    fig, axes = plt.subplots(2, len(data_split.labels), figsize=(2 * len(data_split.labels), 4.4), squeeze=False)
+    found = {}
     for column, name in enumerate(tqdm(data_split.labels, desc="mean maps", unit="class", disable=None,
                                        leave=False)):
-        members = np.flatnonzero(data_split.targets == column)
-        members = rng.permutation(members)[:per_class]
-        axes[0, column].set_title(f"{name} (n={len(members)})", fontsize=9)
-        for ax in axes[:, column]:
-            ax.axis("off")
+        members = rng.permutation(np.flatnonzero(data_split.targets == column))[:per_class]
         if len(members) == 0:
             continue
         maps = in_batches(lambda faces: explain_batch(loaded, faces, method)[0], data_split.images[members],
                           batch_size)
         mean_face = data_split.images[members].float().mean(0).numpy().transpose(1, 2, 0).astype(np.uint8)
+        found[name] = (mean_face, maps.mean(0), len(members))
+    return found
+
+
+def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: str | Path, method: str = "rollout",
+                    per_class: int = 64, batch_size: int = 64) -> Path:
+    """Mean map and mean face of up to ``per_class`` faces of each true class: where the model looks per emotion,
+    as a PNG (a column per class)."""
+    loaded = load_model(resolve_model(checkpoint))
+    data_split = split_for(loaded, data, split)
+    found = mean_maps_per_class(loaded, data_split, method, per_class, batch_size)
+    fig, axes = plt.subplots(2, len(data_split.labels), figsize=(2 * len(data_split.labels), 4.4), squeeze=False)
+    for column, name in enumerate(data_split.labels):
+        for ax in axes[:, column]:
+            ax.axis("off")
+        mean_face, mean_map, count = found.get(name, (None, None, 0))
+        axes[0, column].set_title(f"{name} (n={count})", fontsize=9)
+        if mean_face is None:
+            continue
         axes[0, column].imshow(mean_face[..., 0] if mean_face.shape[-1] == 1 else mean_face, cmap="gray")
-        mean_map = maps.mean(0)
         axes[1, column].imshow(cv2.cvtColor(overlay(mean_face, mean_map / max(mean_map.max(), 1e-12)),
                                             cv2.COLOR_BGR2RGB))
     fig.suptitle(f"{loaded.name}: mean {method} map per true class ({split})")

@@ -45,6 +45,7 @@ class CCT(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.attention_pool = nn.Linear(embed_dim, 1)
         self.num_features = embed_dim
+        self.num_prefix_tokens = 0  # no [CLS]: sequence pooling reads every token (explanations need to know)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes else nn.Identity()
         trunc_normal_(self.pos_embed, std=0.02)
 

@@ -176,6 +176,7 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     datamodule = FERDataModule.from_config(config)
+    datamodule.prepare_data()  # decode into the face cache: once per machine (a lock), every process then loads it
     datamodule.setup("fit")  # read, merge, cache, balance: the model's auxiliary head depends on the data
     cache = datamodule.cache
     if m.name.startswith("hybrid_vit") and not m.pretrained:
