@@ -25,6 +25,7 @@ def recipe(folder: Path, name: str, model: dict, **train) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_two_recipes_make_one_table_and_resume(fer_folder: Path, tmp_path: Path) -> None:
     recipes = [recipe(tmp_path, "small_cnn", {"name": "cnn3", "img_size": 48}),
                recipe(tmp_path, "hybrid", {"name": "hybrid_vit_tiny", "img_size": 64})]
@@ -52,6 +53,7 @@ def test_two_recipes_make_one_table_and_resume(fer_folder: Path, tmp_path: Path)
     assert again["val acc"][0] == pytest.approx(stored["val"]["accuracy"])
 
 
+@pytest.mark.slow
 def test_minutes_budget_plans_whole_or_partial_epochs(fer_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     benchmark([recipe(tmp_path, "small_cnn", {"name": "cnn3"})], fer_folder, out, Budget(minutes=0.0001),

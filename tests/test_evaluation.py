@@ -62,6 +62,7 @@ def test_tta_views():
         tta_views(x, "rotate")
 
 
+@pytest.mark.slow
 def test_evaluate_writes_report(tmp_path, tiny_checkpoint, fer_folder):
     results = evaluate(tiny_checkpoint, fer_folder, "test", tta="flip", out_dir=tmp_path / "ev")
     assert results["plain"]["samples"] == 14  # 2 PrivateTest faces x 7 classes
@@ -80,6 +81,7 @@ def test_evaluate_writes_report(tmp_path, tiny_checkpoint, fer_folder):
         tmp_path / "v")
 
 
+@pytest.mark.slow
 def test_a_shipped_model_reports_into_runs_not_into_the_package(tmp_path, fer_folder, monkeypatch):
     from vitfer.shipped import ASSETS
 
@@ -91,6 +93,7 @@ def test_a_shipped_model_reports_into_runs_not_into_the_package(tmp_path, fer_fo
     assert sorted(ASSETS.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_evaluate_lowpass_override_changes_the_inputs(tmp_path, tiny_checkpoint, fer_folder):
     sharp = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "a")
     smooth = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "b", lowpass_sigma=3.0)
@@ -106,6 +109,7 @@ def save_tiny(tmp_path, labels, name="m.pt"):
                       describe(model, Preprocess(img_size=48, in_channels=3), tuple(labels)))
 
 
+@pytest.mark.slow
 def test_eight_class_model_on_seven_class_data_drops_contempt(tmp_path, fer_folder, ck_folder):
     eight = save_tiny(tmp_path, EMOTIONS_8)
     results = evaluate(eight, fer_folder, "test", out_dir=tmp_path / "e8")
@@ -131,6 +135,7 @@ def test_bad_evaluations_are_clear_errors(tmp_path, fer_folder):
     assert result.exit_code == 2 and "missing.pt: no such file or run folder" in result.output
 
 
+@pytest.mark.slow
 def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
     runs = []
     for name in ("a", "b"):
@@ -153,6 +158,7 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
     assert "| run | model |" in text and (tmp_path / "cmp" / "comparison.png").is_file()
 
 
+@pytest.mark.slow
 def test_every_verb_takes_a_run_folder_a_model_file_and_an_onnx_file(tmp_path, fer_folder, tiny_checkpoint,
                                                                       astronaut):
     from vitfer.errors import ExplainError

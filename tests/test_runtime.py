@@ -1,5 +1,7 @@
 import csv
 import json
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from typer.testing import CliRunner
+
+from vitfer.cli import app
 from vitfer.runtime.backends import OnnxBackend
 from vitfer.shipped import SHIPPED_MODELS
 from vitfer.models.backend import TorchBackend
@@ -203,6 +208,7 @@ def test_tracker_keeps_ids_and_smooths():
     assert np.allclose(second[0][1], [0.5, 0.5]) and np.allclose(second[1][1], [0.5, 0.5])
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_torch(tiny_checkpoint, tmp_path):
     path = export_onnx(tiny_checkpoint, tmp_path / "tiny.onnx")
     onnx_backend = OnnxBackend(path)
@@ -220,6 +226,7 @@ def test_onnx_export_matches_torch(tiny_checkpoint, tmp_path):
     assert q.shape == (5, 7) and np.allclose(q.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_export_reports_the_accuracy_cost_of_int8(tiny_checkpoint, fer_folder, tmp_path):
     from typer.testing import CliRunner
 
@@ -237,6 +244,7 @@ def test_export_reports_the_accuracy_cost_of_int8(tiny_checkpoint, fer_folder, t
     assert rows[1][3].startswith("100.00 %")
 
 
+@pytest.mark.slow
 def test_onnx_backend_exports_once_into_the_cache(tiny_checkpoint, tmp_path, monkeypatch):
     from vitfer.runtime.backends import create_backend
     from vitfer.models.backend import onnx_cache_path
@@ -249,6 +257,7 @@ def test_onnx_backend_exports_once_into_the_cache(tiny_checkpoint, tmp_path, mon
     assert np.allclose(backend.probabilities(faces), create_backend(tiny_checkpoint).probabilities(faces), atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hybrid_vit_tiny", "vit_tiny_patch16_224"])
 def test_onnx_export_of_transformers_takes_any_batch(name, tmp_path):
     torch.manual_seed(0)
@@ -451,6 +460,7 @@ def test_predict_json_lines_go_to_stdout_alone(tiny_checkpoint, astronaut, tmp_p
     assert "1 frame(s), 1 face(s)" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_folder_predicted_by_two_processes_gives_the_same_rows(tiny_checkpoint, astronaut, tmp_path):
     folder = tmp_path / "photos"
     image = cv2.imread(str(astronaut))
@@ -523,3 +533,52 @@ def test_the_batch_function_runs_in_ray_data(tiny_checkpoint, astronaut):
     finally:
         ray.shutdown()
     assert len(faces) == 4 and set(faces["label"]) <= set(EMOTIONS_7)
+
+
+def test_a_device_that_is_not_there_is_one_line(tiny_checkpoint):
+    """--device cuda on a machine without a CUDA provider / GPU: an error naming what to install, never a fallback."""
+    import onnxruntime as ort
+
+    from vitfer.errors import DeviceError
+    from vitfer.runtime.backends import create_backend, parse_device
+
+    assert parse_device("cpu") == ("cpu", 0) and parse_device("cuda:1") == ("cuda", 1)
+    with pytest.raises(DeviceError, match="unknown device 'gpu'"):
+        parse_device("gpu")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(DeviceError, match="onnxruntime-gpu"):
+            create_backend("default", device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
+            create_backend(tiny_checkpoint, "torch", device="cuda:0")
+        result = CliRunner().invoke(app, ["predict", "example", "--device", "cuda", "--out", "none-written"])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and "error: --device cuda" in result.output
+
+
+WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # as on a machine with the runtime floor only
+from typer.testing import CliRunner
+from vitfer import api
+from vitfer.cli import app
+from vitfer.errors import ExtraMissing
+import vitfer
+for call in (lambda: api.train(data="x"), lambda: api.evaluate("default", "x"), lambda: vitfer.Predictor(sys.argv[1])):
+    try:
+        call()
+    except ExtraMissing as err:
+        print("ExtraMissing:", err)
+result = CliRunner().invoke(app, ["evaluate", "default", "--data", sys.argv[2]])
+print("cli", result.exit_code, result.output.strip())
+"""
+
+
+def test_the_research_verbs_name_their_extra_when_it_is_missing(tiny_checkpoint, tmp_path):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, str(tiny_checkpoint), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [line.split(":")[0] for line in lines[:3]] == ["ExtraMissing"] * 3
+    assert all("pip install 'vitfer[train]'" in line for line in lines)
+    assert lines[0].startswith("ExtraMissing: vitfer train needs the research floor (torch is not installed)")
+    assert lines[3].startswith("cli 2 error: vitfer evaluate needs the research floor")

@@ -148,6 +148,7 @@ def test_a_resume_that_is_itself_interrupted_keeps_the_earlier_epochs(tmp_path, 
     assert not (resumed / "metrics.before-resume.csv").exists()
 
 
+@pytest.mark.slow
 def test_training_learns_the_synthetic_task(tmp_path, fer_folder):
     cfg = tiny_config(tmp_path, fer_folder, train={"epochs": 12, "lr": 3e-3, "batch_size": 6},
                       augment={"rotation": 0, "translate": 0, "scale": [1.0, 1.0], "hflip": 0})
@@ -324,6 +325,7 @@ def test_missing_pretrained_weights_fail_at_once_naming_the_option(tmp_path, fer
     assert not (tmp_path / "runs" / "t").exists()  # no half-made run folder
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_the_cpu_trains_on_every_face_once(tmp_path, fer_folder):
     """Lightning's DDP with gloo, two processes launched as `vitfer train` launches them (as torchrun would)."""
     import os
