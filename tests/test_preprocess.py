@@ -104,3 +104,20 @@ def test_the_runtime_labels_200_faces_as_pytorch_does(crops, tmp_path):
     runtime, reference = onnx.probabilities(faces), pytorch.probabilities(faces)
     assert np.array_equal(runtime.argmax(1), reference.argmax(1))
     assert np.abs(runtime - reference).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["default", "fast", "ferplus"])
+def test_each_shipped_onnx_file_answers_as_its_pytorch_file(name, crops):
+    """What the runtime runs (the shipped ONNX file, int8 where it held) against the .pt it was built from."""
+    from vitfer.models.backend import TorchBackend
+    from vitfer.models.checkpoint import load_model
+    from vitfer.runtime.backends import OnnxBackend
+    from vitfer.shipped import SHIPPED_MODELS, SHIPPED_ONNX
+
+    onnx, pytorch = OnnxBackend(SHIPPED_ONNX[name]), TorchBackend(load_model(SHIPPED_MODELS[name]))
+    assert onnx.labels == pytorch.labels and onnx.preprocess == pytorch.preprocess
+    assert onnx.meta.calibration == pytorch.meta.calibration and onnx.meta.card == pytorch.meta.card
+    faces = onnx.preprocess.decode(crops)
+    runtime, reference = onnx.probabilities(faces), pytorch.probabilities(faces)
+    assert (runtime.argmax(1) == reference.argmax(1)).mean() >= 0.98
+    assert np.abs(runtime - reference).max() < 0.05

@@ -1,4 +1,6 @@
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import shutil
 import socket
@@ -10,7 +12,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from vitfer.serving.app import ApiError, InferenceGate, ServeLimits, create_app, loopback_hosts
+from vitfer.serving.app import ApiError, InferenceGate, create_app, loopback_hosts
+from vitfer.serving.limits import ServeLimits
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def test_health_model_docs_and_page(client):
 def test_docs_work_offline_and_declare_the_upload_and_answers(client):
     html = client.get("/docs").text
     assert "cdn" not in html and "https://" not in html  # every asset from this server
-    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+    for asset in ("/static/swagger/swagger-ui-bundle.js", "/static/swagger/swagger-ui.css"):
         assert asset in html and client.get(asset).status_code == 200
     spec = client.get("/openapi.json").json()
     predict = spec["paths"]["/predict"]["post"]
@@ -164,6 +167,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def live_server(app) -> Iterator[int]:
+    """``app`` served by uvicorn on a free loopback port in a thread; yields the port."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="browser test needs Debian's chromium (apt-get install chromium)")
+def test_the_docs_page_renders_the_api_in_a_browser(tiny_checkpoint):
+    """Swagger UI (vendored, offline) must read FastAPI's OpenAPI 3.1 document and list the endpoints."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
+    with live_server(create_app(tiny_checkpoint, allowed_hosts=loopback_hosts("127.0.0.1"))) as port:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            outside = []
+            page.on("request", lambda request: outside.append(request.url)
+                    if not request.url.startswith(f"http://127.0.0.1:{port}/") else None)
+            page.goto(f"http://127.0.0.1:{port}/docs")
+            page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+            paths = page.locator(".opblock-summary-path").all_text_contents()
+            assert "/predict" in paths and "/health" in paths, paths
+            assert "Unable to render" not in page.text_content("body")
+            assert outside == []  # every asset from this server: the docs work offline
+            browser.close()
+
+
 def green_box(screenshot: bytes) -> tuple[int, int, int, int] | None:
     """The bounding box of the page's box-and-label green (#3f3) in a screenshot, or None."""
     image = cv2.imdecode(np.frombuffer(screenshot, np.uint8), cv2.IMREAD_COLOR)
@@ -192,7 +237,6 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
     """Headless Chromium, camera mode (a fake camera playing the astronaut photo) and photo mode, at a desktop and a
     phone width: the drawn box must sit on the face, Stop must clear it, a photo shows a latency and a face list."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
-    import uvicorn
 
     # Chromium's fake camera reads a Y4M (or MJPEG) file: write 30 frames of the photo.
     frame = cv2.resize(cv2.imread(str(astronaut)), (640, 480))
@@ -202,20 +246,12 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
         out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
         for _ in range(30):
             out.write(b"FRAME\n" + yuv)
-    port = free_port()
-    app = create_app(tiny_checkpoint, allowed_hosts=loopback_hosts("127.0.0.1"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     shots = os.environ.get("VITFER_ARTIFACTS", str(tmp_path))
-    try:
+    with live_server(create_app(tiny_checkpoint, allowed_hosts=loopback_hosts("127.0.0.1"))) as port:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
+                *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}"])
             for width in (1280, 390):
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
@@ -240,9 +276,6 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
                 assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing wider than the screen
                 page.close()
             browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def test_other_web_pages_cannot_drive_the_server(tiny_checkpoint, astronaut_jpeg):

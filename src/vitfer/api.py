@@ -51,7 +51,7 @@ def _overrides(overrides: dict[str, Any] | list[str] | None) -> list[str]:
 
 
 # --- runtime floor --------------------------------------------------------------------------------------------
-def predict(source: str | int = "example", model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
+def predict(source: Any = "example", model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
             detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
             backend: str = "auto", out: str | Path | None = "runs/predict", save: str | Path | None = None,
             smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
@@ -66,7 +66,7 @@ def predict(source: str | int = "example", model: str | Path | None = "default",
     """
     from vitfer.runtime.predict import run_prediction
 
-    return run_prediction(str(source), model=model, detector=detector, detector_model=detector_model,
+    return run_prediction(source, model=model, detector=detector, detector_model=detector_model,
                           threshold=threshold, min_face=min_face, backend=backend,
                           out_dir=Path(out) if out is not None else None, save=Path(save) if save else None,
                           smoothing=smoothing, bars=bars, show=show, max_frames=max_frames, echo=echo,

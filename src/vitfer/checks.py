@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 from vitfer.shipped import SHIPPED_MODELS
@@ -22,12 +21,3 @@ def model_reference(model: str | Path | None, what: str = "--model") -> None:
     if not Path(model).expanduser().exists():
         raise ArgumentError(f"{what} {model}: no such file or run folder, and not a shipped model "
                             f"({', '.join(SHIPPED_MODELS)})")
-
-
-def prediction_source(source: str) -> None:
-    """'example', a webcam index, an existing file or folder, or a glob that matches something."""
-    if source == "example" or source.isdigit() or Path(source).expanduser().exists():
-        return
-    if any(ch in source for ch in "*?[") and glob.glob(source, recursive=True):
-        return
-    raise ArgumentError(f"source not found: {source}")

@@ -200,10 +200,12 @@ def predict_cmd(
 ) -> None:
     """Find every face, classify its emotion, print it and save annotated output."""
     with checked():
-        checks.prediction_source(source)
         checks.model_reference(model)
         checks.existing(detector_model, "--detector-model")
     from vitfer.runtime.rows import face_rows
+    from vitfer.runtime.sources import Source
+
+    source = run_guarded(Source.of, source)  # classified once, here, for the whole call
 
     def print_rows(result) -> None:
         for row in face_rows(result):
@@ -325,8 +327,10 @@ def explain_cmd(
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(data, "--data")
         checks.existing(detector_model, "--detector-model")
-        if source is not None:
-            checks.prediction_source(source)
+    if source is not None:
+        from vitfer.runtime.sources import Source
+
+        run_guarded(Source.of, source)
     rows = run_guarded(api.explain, checkpoint, source, data=data, out=out, exist_ok=exist_ok, method=method, split=split,
                        per_class=per_class, detector="none" if no_detect else detector, threshold=threshold,
                        detector_model=detector_model, min_face=min_face)

@@ -10,7 +10,6 @@ import cv2
 from tqdm import tqdm
 
 from vitfer.runtime.detectors import DEFAULT_DETECTOR
-from vitfer.shipped import EXAMPLE_IMAGE
 from vitfer.runtime.draw import annotate
 from vitfer.runtime.rows import ResultWriter, check_output_path, check_rows_path
 from vitfer.runtime.predictor import FPSMeter, Predictor
@@ -96,7 +95,7 @@ def parallel_results(source: Source, workers: int, settings: tuple, out_dir: Pat
         yield from pool.map(_predict_one, jobs, chunksize=4)
 
 
-def run_prediction(source: str, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
+def run_prediction(source: str | int | Source, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                    backend: str = "auto", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
@@ -113,7 +112,7 @@ def run_prediction(source: str, model: str | Path | None = "default", detector: 
     ``on_result`` is called with every frame's result (e.g. to print JSON Lines). ``workers`` > 1 classifies
     the images of a folder or glob in that many processes (one thread each); rows keep the images' order.
     """
-    source = Source.of(EXAMPLE_IMAGE if source == "example" else source)
+    source = Source.of(source)
     kind = source.kind
     if save is not None:
         check_rows_path(save, exist_ok)  # before any work (ResultWriter checks again when it opens the file)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from vitfer.preprocess import IMAGE_SUFFIXES
+from vitfer.shipped import EXAMPLE_IMAGE
 from vitfer.errors import ImageTooLarge, SourceError
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,17 @@ class Source:
 
     @classmethod
     def of(cls, source: str | int | Path | Source) -> Source:
+        """Classify a source once: 'example' (the bundled photo), a webcam index, an existing image, video or
+        folder, or a glob that matches something; anything else is a SourceError naming it."""
         if isinstance(source, Source):
             return source
+        if str(source) == "example":
+            source = EXAMPLE_IMAGE
         kind = source_kind(source if isinstance(source, int) else str(source))
+        missing = (kind in ("image", "video") and not Path(str(source)).exists()) or (
+            kind == "glob" and not glob.glob(str(source), recursive=True))
+        if missing:
+            raise SourceError(f"source not found: {source}")
         return cls(int(source) if kind == "webcam" else str(source), kind)
 
     @property

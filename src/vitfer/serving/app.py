@@ -285,13 +285,10 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:  # Swagger UI from the package, not a CDN: the docs work offline
         return get_swagger_ui_html(openapi_url=app.openapi_url, title="vitfer API",
-                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
