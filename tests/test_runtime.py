@@ -582,3 +582,56 @@ def test_the_research_verbs_name_their_extra_when_it_is_missing(tiny_checkpoint,
     assert all("pip install 'vitfer[train]'" in line for line in lines)
     assert lines[0].startswith("ExtraMissing: vitfer train needs the research floor (torch is not installed)")
     assert lines[3].startswith("cli 2 error: vitfer evaluate needs the research floor")
+
+
+def test_json_lines_on_stdout_are_the_only_thing_there(tmp_path, astronaut, monkeypatch):
+    """`vitfer predict photos/ --json | jq .label`: every stdout line is JSON; the human lines go to stderr."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), cv2.imread(str(astronaut)))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # as on a terminal: the bar is on
+    result = CliRunner().invoke(app, ["predict", str(folder), "--json", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1  # the broken file
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["label"] for row in rows] and all(row["source"].endswith("a.jpg") for row in rows)
+    assert "broken.jpg" in result.stderr and "frame(s)" in result.stderr
+
+
+def test_ctrl_c_finishes_a_stream_whole(tmp_path, astronaut, monkeypatch):
+    """SIGINT is how a webcam run ends: the rows, the per-face summary and timelines are written whole (no
+    .partial), the summary says it was stopped, and the command exits 0."""
+    from vitfer.runtime.results import FrameResult
+
+    image = cv2.imread(str(astronaut))
+    real_stream = Predictor.stream
+
+    def three_frames_then_ctrl_c(self, source, **options):
+        for number, result in enumerate(real_stream(self, source, **options)):
+            if number == 3:
+                raise KeyboardInterrupt
+            yield FrameResult("0", number, number / 10, result.faces, result.image)
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (image.shape[1], image.shape[0]))
+    for _ in range(8):
+        writer.write(image)
+    writer.release()
+    monkeypatch.setattr(Predictor, "stream", three_frames_then_ctrl_c)
+    save = tmp_path / "faces.csv"
+    result = CliRunner().invoke(app, ["predict", str(video), "--save", str(save), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "stopped by Ctrl-C after 3 frame(s)" in result.output
+    assert save.is_file() and not save.with_name("faces.csv.partial").exists()
+    assert len(list(csv.DictReader(save.open()))) == 3
+    assert (tmp_path / "faces_summary.csv").is_file() and list(tmp_path.glob("faces_face*_timeline.png"))
+
+
+def test_show_says_what_to_install_where_no_window_can_open():
+    from vitfer.runtime.predict import GUI_OPENCV, live_window_problem
+
+    assert GUI_OPENCV in live_window_problem("  GUI:                           NONE\n", {"DISPLAY": ":0"})
+    assert "display" in live_window_problem("  GUI:  GTK3\n", {})
+    assert live_window_problem("  GUI:  GTK3\n", {"DISPLAY": ":0"}) is None
+    result = CliRunner().invoke(app, ["predict", "example", "--show", "--out", "never-written"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "--show needs" in result.output

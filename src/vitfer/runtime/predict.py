@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from vitfer.runtime.predictor import FPSMeter, Predictor
 from vitfer.runtime.results import FrameResult
 from vitfer.runtime.timeline import FaceTimeline
 from vitfer.runtime.sources import Source, read_image
-from vitfer.errors import SourceError
+from vitfer.errors import ArgumentError, SourceError
 from vitfer.files import increment_path
 
 
@@ -30,12 +32,14 @@ class PredictionSummary:
     save: Path | None = None
     errors: list[str] = field(default_factory=list)
     timelines: list[Path] = field(default_factory=list)  # videos: the per-face summary CSV, then one PNG per face
+    stopped: bool = False  # ended by Ctrl-C (the normal end of a webcam run): what was done is kept whole
 
     def __str__(self) -> str:
         where = f"; annotated output in {self.out_dir.resolve()}" if self.out_dir is not None else ""
         saved = f"; rows in {self.save.resolve()}" if self.save else ""
         bad = f"; {len(self.errors)} input(s) could not be read" if self.errors else ""
-        return f"{self.frames} frame(s), {self.faces} face(s){where}{saved}{bad}"
+        stopped = "stopped by Ctrl-C after " if self.stopped else ""
+        return f"{stopped}{self.frames} frame(s), {self.faces} face(s){where}{saved}{bad}"
 
 
 WRITABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -95,6 +99,23 @@ def parallel_results(source: Source, workers: int, settings: tuple, out_dir: Pat
         yield from pool.map(_predict_one, jobs, chunksize=4)
 
 
+GUI_OPENCV = "pip uninstall -y opencv-python-headless && pip install 'opencv-python<5'"
+
+
+def live_window_problem(build_information: str | None = None, environ: dict | None = None) -> str | None:
+    """Why ``--show`` cannot open a window here (None when it can): vitfer depends on OpenCV's headless build, which
+    has no windows, and a window needs a display."""
+    info = cv2.getBuildInformation() if build_information is None else build_information
+    gui = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.strip().startswith("GUI:")), "")
+    if gui.upper() in ("", "NONE"):
+        return ("--show needs OpenCV with windows, and this is its headless build (vitfer's default): "
+                f"{GUI_OPENCV}; or leave out --show and open the annotated output in --out")
+    env = os.environ if environ is None else environ
+    if sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return "--show needs a display, and none is set here (DISPLAY); leave out --show and open the annotated output"
+    return None
+
+
 def run_prediction(source: str | int | Source, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                    backend: str = "auto", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
@@ -114,6 +135,8 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
     """
     source = Source.of(source)
     kind = source.kind
+    if show and (problem := live_window_problem()):
+        raise ArgumentError(problem)
     if save is not None:
         check_rows_path(save, exist_ok)  # before any work (ResultWriter checks again when it opens the file)
         if kind == "video":  # the per-face summary goes beside the rows: it must not replace an earlier one either
@@ -133,60 +156,68 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
         out_dir.mkdir(parents=True, exist_ok=True)
     video = kind in ("video", "webcam")
     source_fps, frame_count = source.video_properties() if video else (0.0, 0)
-    show_bar = progress and kind != "image"
+    show_bar = progress and kind != "image" and sys.stderr.isatty()  # a bar is for a person watching a terminal
     total = (frame_count if video else len(source.image_paths())) if show_bar else 0  # a folder is listed for it
     if show_bar and max_frames is not None:
         total = min(total, max_frames) if total else max_frames
     bar = tqdm(total=total or None, unit="frame" if video else "image", disable=not show_bar,
                dynamic_ncols=True, leave=False)
-    say = bar.write if not bar.disable else echo
+
+    def say(line: str) -> None:
+        """A line through ``echo`` (the caller picks stdout or stderr), the bar cleared around it."""
+        with bar.external_write_mode():
+            echo(line)
     timeline_dir = Path(save).parent if save else out_dir
-    timeline = FaceTimeline(predictor.labels) if kind == "video" and timeline_dir is not None else None
+    timeline = FaceTimeline(predictor.labels) if video and timeline_dir is not None else None
     parallel = workers > 1 and kind in ("folder", "glob")
     results = (parallel_results(source, workers, (model, detector, backend, detector_model, threshold, min_face),
                                 out_dir, root, bars, max_frames, on_error) if parallel
                else predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error))
     try:
-        for result in results:
-            bar.update(1)
-            if result.error is not None:
-                summary.errors.append(result.error)
-                say(f"error: {result.error}")
-                continue
-            summary.frames += 1
-            summary.faces += len(result.faces)
-            fps = meter.tick()
-            if writer:
-                writer.write(result)
-            if on_result is not None:
-                on_result(result)
-            if timeline is not None:
-                timeline.add(result)
-            if not video:
-                found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
-                say(f"{result.source}: {found}")
-            elif bar.disable and summary.frames % 30 == 0:
-                echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
-            if (out_dir is None and not show) or result.image is None:  # workers write their own annotations
-                continue
-            drawn = annotate(result.image, result.faces, bars)
-            if out_dir is not None:
-                if video:
-                    if video_out is None:
-                        name = (f"webcam{source.value}.mp4" if kind == "webcam"
-                                else Path(str(source.value)).stem + "_annotated.mp4")
-                        height, width = drawn.shape[:2]
-                        # the source's own frame rate and size: the annotated clip plays as long as the original
-                        video_out = cv2.VideoWriter(str(out_dir / name), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                    source_fps if source_fps > 0 else 25.0, (width, height))
-                    video_out.write(drawn)
-                else:
-                    write_annotated(drawn, out_dir, result.source, root)
-            if show:  # the processing rate is drawn on the live window only, never into saved files
-                cv2.putText(drawn, f"{fps:.1f} FPS", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
-                cv2.imshow("vitfer", drawn)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    break
+        try:  # Ctrl-C between frames (drawing, writing, the live window) ends the run as well
+            for result in results:
+                bar.update(1)
+                if result.error is not None:
+                    summary.errors.append(result.error)
+                    say(f"error: {result.error}")
+                    continue
+                summary.frames += 1
+                summary.faces += len(result.faces)
+                fps = meter.tick()
+                if writer:
+                    writer.write(result)
+                if on_result is not None:
+                    on_result(result)
+                if timeline is not None:
+                    timeline.add(result)
+                if not video:
+                    found = ", ".join(f"{f.label} {f.confidence:.0%}" for f in result.faces) or no_face
+                    say(f"{result.source}: {found}")
+                elif bar.disable and summary.frames % 30 == 0:
+                    echo(f"frame {result.frame}: {len(result.faces)} face(s), {fps:.1f} FPS")
+                if (out_dir is None and not show) or result.image is None:  # workers write their own annotations
+                    continue
+                drawn = annotate(result.image, result.faces, bars)
+                if out_dir is not None:
+                    if video:
+                        if video_out is None:
+                            name = (f"webcam{source.value}.mp4" if kind == "webcam"
+                                    else Path(str(source.value)).stem + "_annotated.mp4")
+                            height, width = drawn.shape[:2]
+                            # the source's own frame rate and size: the annotated clip plays as long as the original
+                            video_out = cv2.VideoWriter(str(out_dir / name), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                        source_fps if source_fps > 0 else 25.0, (width, height))
+                        video_out.write(drawn)
+                    else:
+                        write_annotated(drawn, out_dir, result.source, root)
+                if show:  # the processing rate is drawn on the live window only, never into saved files
+                    cv2.putText(drawn, f"{fps:.1f} FPS", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
+                    cv2.imshow("vitfer", drawn)
+                    if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                        break
+        except KeyboardInterrupt:  # the normal end of a webcam run: finish what was done, whole
+            summary.stopped = True
+            getattr(results, "close", lambda: None)()  # the source's own clean-up (a camera released)
         complete = True
         if timeline is not None:
             written = timeline.write(timeline_dir, Path(save).stem if save else Path(str(source.value)).stem)
