@@ -58,7 +58,9 @@ def timed(command: list[str], env: dict) -> float:
 
 
 def child(python: Path, code: str, env: dict, *args: str) -> dict:
-    done = subprocess.run([str(python), "-c", code, *args], check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run([str(python), "-c", code, *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(f"{python} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -195,3 +195,85 @@ def create_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None 
     if name not in DETECTOR_FACTORIES:
         raise DetectorError(f"unknown detector {name!r}; use one of {', '.join(DETECTORS)}")
     return DETECTOR_FACTORIES[name](model_path, threshold, min_size)
+
+
+def non_maximum_suppression(boxes: list[FaceBox], iou: float = 0.3) -> list[FaceBox]:
+    """The best-scored box of every group that overlaps by more than ``iou`` (intersection over union)."""
+    kept: list[FaceBox] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if all(_iou(box, other) <= iou for other in kept):
+            kept.append(box)
+    return kept
+
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    width = max(0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    height = max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    inter = width * height
+    union = a.width * a.height + b.width * b.height - inter
+    return inter / union if union > 0 else 0.0
+
+
+class FrameSearch:
+    """Where in a frame, and at what scale, a detector looks.
+
+    Detectors learn faces at the sizes of their training photos: YuNet's anchors span about 10-300 px on inputs
+    near 640 px. A whole 3000-px portrait shown to it at 1600 px puts a 500-px face past its largest anchor, and
+    the suit's folds become "faces"; a 30-px face of a 4000-px group photo shrunk to 640 px is 5 px and gone.
+    So: the whole frame at ``whole_side`` px (its longest side), for every face it can see there; and, for frames
+    more than 1.5 times larger, overlapping ``tile`` px tiles at a scale where the smallest face asked for
+    (``min_size``) is still ``small_face`` px, kept only for faces the whole-frame pass is too coarse to see.
+    """
+
+    def __init__(self, detector: FaceDetector, min_size: int = 24, whole_side: int = 640, tile: int = 640,
+                 small_face: int = 24) -> None:
+        self.detector, self.min_size = detector, min_size
+        self.whole_side, self.tile, self.small_face = whole_side, tile, small_face
+
+    def detect(self, image: np.ndarray, small_faces: bool = True) -> list[FaceBox]:
+        longest = max(image.shape[:2])
+        scale = min(1.0, self.whole_side / longest)
+        boxes = _scaled(self.detector.detect(_resized(image, scale)), scale, 0, 0)
+        if small_faces and scale < 1 / 1.5:
+            boxes += self._small_faces(image, scale)
+        return non_maximum_suppression([b for b in boxes if min(b.width, b.height) >= self.min_size])
+
+    def _small_faces(self, image: np.ndarray, whole_scale: float) -> list[FaceBox]:
+        """Faces under ~24 px at the whole-frame scale, searched tile by tile at a finer scale."""
+        scale = min(1.0, max(2 * whole_scale, self.small_face / max(self.min_size, 1)))
+        small = _resized(image, scale)
+        height, width = small.shape[:2]
+        step = self.tile - self.tile // 8  # tiles overlap by an eighth: a face on a seam is whole in one of them
+        largest = 16 / whole_scale  # original pixels: faces the whole-frame pass sees for itself
+        found = []
+        for top in range(0, max(height - self.tile // 8, 1), step):
+            for left in range(0, max(width - self.tile // 8, 1), step):
+                part = small[top:top + self.tile, left:left + self.tile]
+                found += [b for b in _scaled(self.detector.detect(part), scale, left, top)
+                          if max(b.width, b.height) < largest]
+        return [b for b in non_maximum_suppression(found) if self._confirmed(image, b)]
+
+    def _confirmed(self, image: np.ndarray, box: FaceBox, side: int = 48) -> bool:
+        """Whether the detector finds the face again when its surroundings are shown with the face at ``side`` px:
+        textures that look like a face at one scale (fabric, foliage) rarely do at another."""
+        size = max(box.width, box.height)
+        cx, cy = (box.x1 + box.x2) // 2, (box.y1 + box.y2) // 2
+        x1, y1 = max(cx - 2 * size, 0), max(cy - 2 * size, 0)
+        window = image[y1:cy + 2 * size, x1:cx + 2 * size]
+        zoom = side / size
+        again = _scaled(self.detector.detect(cv2.resize(window, None, fx=zoom, fy=zoom,
+                                                       interpolation=cv2.INTER_LINEAR)), zoom, 0, 0)
+        moved = FaceBox(box.x1 - x1, box.y1 - y1, box.x2 - x1, box.y2 - y1, box.score)
+        return any(_iou(moved, other) > 0.4 for other in again)
+
+
+def _resized(image: np.ndarray, scale: float) -> np.ndarray:
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def _scaled(boxes: list[FaceBox], scale: float, left: int, top: int) -> list[FaceBox]:
+    """Boxes found at ``scale`` in a part whose corner is (left, top) there, in the frame's own pixels."""
+    return [FaceBox(int(round((b.x1 + left) / scale)), int(round((b.y1 + top) / scale)),
+                    int(round((b.x2 + left) / scale)), int(round((b.y2 + top) / scale)), b.score) for b in boxes]

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from vitfer.runtime.crop import crop_face
-from vitfer.runtime.detectors import DEFAULT_DETECTOR, FaceBox, FaceDetector, create_detector
+from vitfer.runtime.detectors import DEFAULT_DETECTOR, FaceBox, FrameSearch, create_detector
 from vitfer.runtime.backends import create_backend
 from vitfer.runtime.results import Face, FrameResult, Prediction
 from vitfer.runtime.sources import Frame, Source, read_image
@@ -53,40 +53,40 @@ class Predictor:
     ``model``: None/'default' (bundled), a .pt/.ckpt checkpoint or an exported .onnx file.
     ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
     ``backend``: auto | onnx | onnx-int8 | torch (see ``create_backend``); ``device``: cpu | cuda | cuda:N.
+    ``small_faces``: also search large frames tile by tile for faces too small to see on the whole frame (see
+    ``FrameSearch``); None (the default) does so for photos and not for video frames, where it would cost FPS.
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                  detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
-                 threads: int | None = None, device: str | None = None) -> None:
+                 threads: int | None = None, device: str | None = None, small_faces: bool | None = None) -> None:
         self.backend = create_backend(model, backend, threads, device)
         self.labels = self.backend.labels
         self.preprocess = self.backend.preprocess
-        self.detector: FaceDetector | None = (None if detector == "none"
-                                              else create_detector(detector, detector_model, threshold, min_face))
+        # the detector keeps every size it finds; FrameSearch applies min_face in the frame's own pixels
+        self.search: FrameSearch | None = (None if detector == "none" else FrameSearch(
+            create_detector(detector, detector_model, threshold, min_size=4), min_size=min_face))
+        self.small_faces = small_faces
         # OpenCV's detectors keep per-call state (input size, network buffers): one call at a time,
         # so that threads (the HTTP server's inference slots) can share one Predictor.
         self._detector_lock = threading.Lock()
 
-    #: frames larger than this (longest side, pixels) are searched for faces on a downscaled copy: OpenCV's
-    #: detectors slow down with area and Haar crashes on very large images; boxes are mapped back to full size
-    detect_max_side: int = 1600
+    def searches_small_faces(self, video: bool) -> bool:
+        """Photos are searched for small faces unless ``small_faces`` says otherwise; video frames only if it says so."""
+        return (not video) if self.small_faces is None else self.small_faces
 
-    def detect(self, image: np.ndarray) -> list[FaceBox]:
-        if self.detector is None:
+    def detect(self, image: np.ndarray, small_faces: bool | None = None) -> list[FaceBox]:
+        """The faces of a frame (the whole frame as one face with ``detector='none'``); ``small_faces`` None: as
+        for a photo (see ``searches_small_faces``)."""
+        if self.search is None:
             return [FaceBox(0, 0, image.shape[1], image.shape[0], 1.0)]
-        scale = min(1.0, self.detect_max_side / max(image.shape[:2]))
-        if scale < 1.0:
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        small = self.searches_small_faces(video=False) if small_faces is None else small_faces
         with self._detector_lock:
-            boxes = self.detector.detect(image)
-        if scale == 1.0:
-            return boxes
-        return [FaceBox(int(round(b.x1 / scale)), int(round(b.y1 / scale)), int(round(b.x2 / scale)),
-                        int(round(b.y2 / scale)), b.score) for b in boxes]
+            return self.search.detect(image, small)
 
     def faces_array(self, image: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
         """Square crops of the faces, decoded as the training faces were (``Preprocess.decode``): uint8 N x C x d x d."""
-        margin = self.preprocess.crop_margin if self.detector is not None else 0.0
+        margin = self.preprocess.crop_margin if self.search is not None else 0.0
         crops = [crop_face(image, box, margin) for box in boxes]
         smallest = min((min(c.shape[:2]) for c in crops), default=self.preprocess.decode_size)
         if smallest < self.preprocess.decode_size // 2:
@@ -145,7 +145,7 @@ class Predictor:
             yield self._frame_result(frame, tracker, video=source.is_stream)
 
     def _frame_result(self, frame: Frame, tracker: FaceTracker | None, video: bool) -> FrameResult:
-        boxes = self.detect(frame.image)
+        boxes = self.detect(frame.image, self.searches_small_faces(video))
         if not boxes:
             return FrameResult(frame.source, frame.index, frame.time, [], frame.image)
         probabilities = self.classify(self.faces_array(frame.image, boxes))
