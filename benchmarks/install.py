@@ -29,7 +29,7 @@ FER_PREDICT = """
 import json, resource, sys, time
 start = time.perf_counter()
 import cv2
-from fer import FER
+from fer.fer import FER  # fer 25.x exports it from its submodule
 faces = FER().detect_emotions(cv2.imread(sys.argv[1]))
 print(json.dumps({"seconds": time.perf_counter() - start, "faces": len(faces),
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -666,3 +666,24 @@ def test_show_says_what_to_install_where_no_window_can_open():
     assert live_window_problem("  GUI:  GTK3\n", {"DISPLAY": ":0"}) is None
     result = CliRunner().invoke(app, ["predict", "example", "--show", "--out", "never-written"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "--show needs" in result.output
+
+
+def test_labels_are_drawn_with_a_truetype_font_sized_to_the_image(astronaut):
+    """"happy 90% #0" must not read "happy 90X $0" (OpenCV's Hershey font has neither glyph), and stays legible
+    from a 320-px thumbnail to a 4000-px photo."""
+    from vitfer.runtime.draw import COLOURS, Text, put_texts, text_box, text_size
+    from vitfer.runtime.results import Face, Prediction
+
+    def drawn(text: str) -> np.ndarray:
+        return put_texts(np.full((40, 200, 3), 255, np.uint8), [Text(4, 4, text, (0, 0, 0), 20)])
+
+    assert not np.array_equal(drawn("happy 90% #0"), drawn("happy 90X $0"))
+    for side in (320, 640, 4000):
+        size = text_size(np.zeros((side * 3 // 4, side, 3), np.uint8))
+        assert size >= 11 and text_box("happy 90% #0", size)[1] >= 0.7 * size  # glyphs as tall as asked
+    assert text_size(np.zeros((3000, 4000, 3), np.uint8)) > 4 * text_size(np.zeros((240, 320, 3), np.uint8))
+    image = cv2.imread(str(astronaut))
+    face = Face((177, 62, 268, 153), 0.9, "happy", 0.9, {"happy": 0.9, "sad": 0.1}, face_id=0)
+    labelled = Prediction([face], image).plot()
+    above = labelled[62 - text_size(image) - 8:62, 177:300]
+    assert (np.abs(above.astype(int) - np.array(COLOURS["happy"])).sum(axis=2) < 30).mean() > 0.3  # the tag's fill

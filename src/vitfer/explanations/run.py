@@ -18,6 +18,7 @@ from vitfer.evaluation.evaluate import split_for  # noqa: E402
 from vitfer.explanations.maps import explain_batch, overlay  # noqa: E402
 from vitfer.errors import ExplainError, SourceError
 from vitfer.runtime.detectors import DEFAULT_DETECTOR  # noqa: E402
+from vitfer.runtime.draw import Text, put_texts  # noqa: E402
 from vitfer.runtime.predictor import Predictor  # noqa: E402
 from vitfer.runtime.sources import image_paths, read_image  # noqa: E402
 from vitfer.models.inputs import in_batches  # noqa: E402
@@ -56,7 +57,7 @@ def explain_images(checkpoint: str | Path | None, source: str | Path, out_dir: s
             label = loaded.labels[int(p.argmax())]
             picture = overlay(face.transpose(1, 2, 0), heat)
             picture = cv2.resize(picture, (224, 224), interpolation=cv2.INTER_LINEAR)
-            cv2.putText(picture, f"{label} {p.max():.0%}", (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2)
+            put_texts(picture, [Text(4, 4, f"{label} {p.max():.0%}", (255, 255, 255), 16)])
             target = out_dir / f"{path.stem}_face{index}_{method}.png"
             cv2.imwrite(str(target), picture)
             rows.append({"image": str(path), "face": index, "label": label, "confidence": float(p.max()),

@@ -12,7 +12,7 @@ import cv2
 from tqdm import tqdm
 
 from vitfer.runtime.detectors import DEFAULT_DETECTOR
-from vitfer.runtime.draw import annotate
+from vitfer.runtime.draw import Text, annotate, put_texts, text_size
 from vitfer.runtime.rows import ResultWriter, check_output_path, check_rows_path
 from vitfer.runtime.predictor import FPSMeter, Predictor
 from vitfer.runtime.results import FrameResult
@@ -211,7 +211,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                     else:
                         write_annotated(drawn, out_dir, result.source, root)
                 if show:  # the processing rate is drawn on the live window only, never into saved files
-                    cv2.putText(drawn, f"{fps:.1f} FPS", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
+                    put_texts(drawn, [Text(8, 8, f"{fps:.1f} FPS", (0, 255, 0), text_size(drawn))])
                     cv2.imshow("vitfer", drawn)
                     if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                         break

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from vitfer.files import atomic_write, write_text
-from vitfer.runtime.draw import COLOURS
+from vitfer.runtime.draw import COLOURS, Text, put_texts
 from vitfer.runtime.results import FrameResult
 
 
@@ -57,6 +57,7 @@ class FaceTimeline:
         times, probs = np.array(self.times[face_id]), np.array(self.probabilities[face_id])
         width, height, left, right, top, bottom = 900, 300, 50, 110, 30, 40
         image = np.full((height, width, 3), 255, np.uint8)
+        texts = [Text(left, 8, f"face {face_id}: emotions over time", (0, 0, 0), 14)]
         span = max(float(times.max() - times.min()), 1e-3)
         xs = left + (times - times.min()) / span * (width - left - right)
         if len(xs) == 1:  # one frame: a bar as wide as the plot
@@ -70,19 +71,15 @@ class FaceTimeline:
             cv2.fillPoly(image, [polygon], COLOURS.get(name, (128, 128, 128)), cv2.LINE_AA)
             cv2.rectangle(image, (width - right + 12, top + 16 * k), (width - right + 24, top + 16 * k + 10),
                           COLOURS.get(name, (128, 128, 128)), -1)
-            cv2.putText(image, name, (width - right + 30, top + 16 * k + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (0, 0, 0), 1, cv2.LINE_AA)
+            texts.append(Text(width - right + 30, top + 16 * k, name, (0, 0, 0), 12))
         cv2.rectangle(image, (left, top), (width - right, height - bottom), (0, 0, 0), 1)
         for value in (0.0, 0.5, 1.0):
             y = int(round(height - bottom - value * (height - top - bottom)))
-            cv2.putText(image, f"{value:.1f}", (left - 32, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+            texts.append(Text(left - 30, y - 6, f"{value:.1f}", (0, 0, 0), 12))
         for value in np.linspace(times.min(), times.min() + span, 5):
             x = int(round(left + (value - times.min()) / span * (width - left - right)))
-            cv2.putText(image, f"{value:.1f}s", (x - 12, height - bottom + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(image, f"face {face_id}: emotions over time", (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+            texts.append(Text(x - 12, height - bottom + 8, f"{value:.1f} s", (0, 0, 0), 12))
+        put_texts(image, texts)
         out = Path(out)
         _, encoded = cv2.imencode(".png", image)
         with atomic_write(out) as partial:
