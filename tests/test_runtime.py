@@ -687,3 +687,82 @@ def test_labels_are_drawn_with_a_truetype_font_sized_to_the_image(astronaut):
     labelled = Prediction([face], image).plot()
     above = labelled[62 - text_size(image) - 8:62, 177:300]
     assert (np.abs(above.astype(int) - np.array(COLOURS["happy"])).sum(axis=2) < 30).mean() > 0.3  # the tag's fill
+
+
+def test_no_save_writes_rows_without_annotated_copies_and_an_empty_out_is_one_line(tmp_path, astronaut, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["predict", str(astronaut), "--no-save", "--save", "faces.csv"])
+    assert result.exit_code == 0 and (tmp_path / "faces.csv").is_file() and not (tmp_path / "runs").exists()
+    empty = CliRunner().invoke(app, ["predict", str(astronaut), "--out", ""])
+    assert empty.exit_code == 2 and empty.output.count("\n") == 1 and "--out is empty" in empty.output
+
+
+def test_several_files_and_an_expanded_shell_glob(tmp_path, astronaut):
+    """`vitfer predict a.jpg b.jpg` and `vitfer predict dir/*.png` (the shell gives the files)."""
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "face.png"), cv2.imread(str(astronaut)))
+    files = [str(tmp_path / "one" / "face.png"), str(tmp_path / "two" / "face.png")]
+    result = CliRunner().invoke(app, ["predict", *files, "--out", str(tmp_path / "out"), "--save",
+                                      str(tmp_path / "rows.csv")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
+    assert [Path(r["source"]).parent.name for r in rows] == ["one", "two"]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png")) == [
+        "one/face_annotated.png", "two/face_annotated.png"]  # same names, kept apart
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"x")
+    mixed = CliRunner().invoke(app, ["predict", files[0], str(video)])
+    assert mixed.exit_code == 2 and "must all be image files" in mixed.output
+
+
+def test_rgb_arrays_are_said_so(astronaut):
+    bgr = cv2.imread(str(astronaut))
+    predictor = Predictor("default")
+    as_bgr = predictor.predict(bgr)[0].probabilities
+    as_rgb = predictor.predict(bgr[..., ::-1].copy(), channels="rgb")[0].probabilities
+    assert as_rgb == pytest.approx(as_bgr, abs=1e-6)
+    with pytest.raises(SourceError, match="channels must be"):
+        predictor.predict(bgr, channels="hsv")
+    with pytest.raises(SourceError, match="use stream"):
+        predictor.predict(str(astronaut.parent))
+
+
+def test_every_input_gets_a_row(tmp_path, astronaut):
+    """A face-less or unreadable image gets a row with no label and an error, so rows join back to the inputs."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a_face.jpg"), cv2.imread(str(astronaut)))
+    cv2.imwrite(str(folder / "b_blank.png"), np.full((200, 200, 3), 255, np.uint8))
+    (folder / "c_broken.jpg").write_bytes(b"not an image")
+    run_prediction(str(folder), out_dir=None, save=tmp_path / "rows.csv", echo=lambda line: None)
+    rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
+    assert [Path(r["source"]).name for r in rows] == ["a_face.jpg", "b_blank.png", "c_broken.jpg"]
+    assert rows[0]["label"] == "happy" and rows[0]["error"] == ""
+    assert rows[1]["label"] == "" and rows[1]["error"] == "no face found"
+    assert rows[2]["label"] == "" and "cannot decode" in rows[2]["error"]
+
+
+@pytest.mark.parametrize("option,message", [
+    (["--save", "x.xlsx"], "cannot write rows to x.xlsx"), (["--detector", "dlib"], "--detector 'dlib'"),
+    (["--backend", "tensorrt"], "--backend 'tensorrt'"), (["--threshold", "1.5"], "--threshold 1.5"),
+    (["--min-face", "-5"], "--min-face -5"), (["--workers", "0"], "--workers 0"),
+    (["--min-confidence", "2"], "--min-confidence 2.0")])
+def test_option_values_are_checked_before_the_model_loads(option, message, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr("vitfer.runtime.predict.Predictor", no_model)
+    result = CliRunner().invoke(app, ["predict", "example", *option])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output
+
+
+def test_min_confidence_labels_unsure_faces_uncertain(astronaut, tmp_path):
+    sure = Predictor().predict(str(astronaut))[0]
+    unsure = Predictor(min_confidence=min(sure.confidence + 0.01, 1.0)).predict(str(astronaut))[0]
+    assert sure.label == "happy" and unsure.label == "uncertain"
+    assert unsure.probabilities == sure.probabilities and unsure.confidence == sure.confidence
+    run_prediction(str(astronaut), out_dir=tmp_path / "out", save=tmp_path / "rows.csv", echo=lambda line: None,
+                   min_confidence=0.999)
+    assert list(csv.DictReader(open(tmp_path / "rows.csv")))[0]["label"] == "uncertain"
+    assert list((tmp_path / "out").glob("*_annotated.jpg"))

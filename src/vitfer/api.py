@@ -56,11 +56,12 @@ def predict(source: Any = "example", model: str | Path | None = "default", detec
             backend: str = "auto", out: str | Path | None = "runs/predict", save: str | Path | None = None,
             smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
             on_error: str = "skip", exist_ok: bool = False, workers: int = 1, threads: int | None = None,
-            device: str | None = None, echo: Callable[[str], None] = print, progress: bool = False,
-            on_result: Callable | None = None):
-    """Find and classify every face of a source (image, folder, glob, video, webcam index, 'example'), print a
-    line per image, write annotated copies to ``out`` (taken afresh: runs/predict2, ...) and rows to ``save``;
-    returns a ``PredictionSummary``. See ``vitfer predict --help`` for every option.
+            device: str | None = None, min_confidence: float = 0.0, echo: Callable[[str], None] = print,
+            progress: bool = False, on_result: Callable | None = None):
+    """Find and classify every face of a source (image, list of images, folder, glob, video, webcam index,
+    'example'), print a line per image, write annotated copies to ``out`` (taken afresh: runs/predict2, ...; None
+    for none) and rows to ``save``; returns a ``PredictionSummary``. See ``vitfer predict --help`` for every
+    option.
 
     >>> summary = vitfer.predict("photos/", save="faces.csv", out=None)  # doctest: +SKIP
     """
@@ -68,10 +69,10 @@ def predict(source: Any = "example", model: str | Path | None = "default", detec
 
     return run_prediction(source, model=model, detector=detector, detector_model=detector_model,
                           threshold=threshold, min_face=min_face, backend=backend,
-                          out_dir=Path(out) if out is not None else None, save=Path(save) if save else None,
+                          out_dir=Path(out) if out not in (None, "") else out, save=Path(save) if save else None,
                           smoothing=smoothing, bars=bars, show=show, max_frames=max_frames, echo=echo,
                           on_error=on_error, exist_ok=exist_ok, progress=progress, on_result=on_result,
-                          workers=workers, threads=threads, device=device)
+                          workers=workers, threads=threads, device=device, min_confidence=min_confidence)
 
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,

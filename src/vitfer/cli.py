@@ -172,8 +172,9 @@ def train_cmd(
 
 @app.command("predict")
 def predict_cmd(
-    source: Annotated[str, typer.Argument(help="image, folder, glob, video file, webcam index (e.g. 0), "
-                                                "or 'example' (a bundled photo)")] = "example",
+    source: Annotated[Optional[list[str]], typer.Argument(
+        help="image(s), folder, glob, video file, webcam index (e.g. 0), or 'example' (a bundled photo)",
+        show_default="example")] = None,
     model: Annotated[str, typer.Option(help=f"checkpoint (.pt/.ckpt), exported .onnx, or a shipped model: {SHIPPED}")] = "default",
     detector: DetectorOption = "yunet",
     detector_model: DetectorModelOption = None,
@@ -182,7 +183,8 @@ def predict_cmd(
     min_face: MinFaceOption = 24,
     backend: Annotated[str, typer.Option(help="auto (ONNX Runtime: the shipped ONNX file, or a .pt exported once) "
                                               "| onnx | onnx-int8 | torch (research floor)")] = "auto",
-    out: Annotated[Optional[Path], typer.Option(help="folder for annotated images / video")] = Path("runs/predict"),
+    out: Annotated[Optional[str], typer.Option(help="folder for annotated images / video")] = "runs/predict",
+    no_save: Annotated[bool, typer.Option("--no-save", help="write no annotated copies (rows, --save, only)")] = False,
     save: Annotated[Optional[Path], typer.Option(help="rows, one per face: a .csv, .json or .jsonl (JSON Lines) file")] = None,
     smoothing: Annotated[str, typer.Option(help="video smoothing: ema | window | none")] = "ema",
     bars: Annotated[bool, typer.Option(help="draw probability bars")] = False,
@@ -195,6 +197,8 @@ def predict_cmd(
     workers: Annotated[int, typer.Option(help="processes for a folder or glob (one thread each)")] = 1,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: the library's)")] = None,
     device: DeviceOption = "cpu",
+    min_confidence: Annotated[float, typer.Option(help="label a face 'uncertain' when its calibrated top probability "
+                                                       "is below this (0-1)")] = 0.0,
     json_lines: Annotated[bool, typer.Option("--json", help="print one JSON object per face to stdout (JSON "
                                                              "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
@@ -205,7 +209,7 @@ def predict_cmd(
     from vitfer.runtime.rows import face_rows
     from vitfer.runtime.sources import Source
 
-    source = run_guarded(Source.of, source)  # classified once, here, for the whole call
+    source = run_guarded(Source.of, source or ["example"])  # classified once, here, for the whole call
 
     def print_rows(result) -> None:
         for row in face_rows(result):
@@ -217,7 +221,8 @@ def predict_cmd(
     try:
         summary = api.predict(source, model=model, detector="none" if no_detect else detector,
                               detector_model=detector_model, threshold=threshold, min_face=min_face,
-                              backend=backend, out=out, save=save, smoothing=smoothing, bars=bars, show=show,
+                              backend=backend, out=None if no_save else out, save=save, smoothing=smoothing,
+                              bars=bars, show=show, min_confidence=min_confidence,
                               max_frames=max_frames, echo=say, on_error=on_error, exist_ok=exist_ok,
                               progress=True, on_result=print_rows if json_lines else None, workers=workers,
                               threads=threads, device=device)

@@ -20,6 +20,8 @@ def increment_path(path: str | Path, exist_ok: bool = False, sep: str = "",
     (``path-2``, ... with ``sep='-'``). ``taken`` says what makes a path not free; by default, existing and
     not being an empty folder."""
     path = Path(path)
+    if not path.name:  # "." or "/": its own name, so that a sibling can be named after it
+        path = path.resolve()
     taken = taken or (lambda p: p.exists() and not (p.is_dir() and not any(p.iterdir())))
     if exist_ok or not taken(path):
         return path

@@ -64,9 +64,9 @@ def write_annotated(drawn, out_dir: Path, image: str, root: Path | None) -> None
 _worker: Predictor | None = None
 
 
-def _start_worker(settings: tuple) -> None:
+def _start_worker(settings: dict) -> None:
     global _worker
-    _worker = Predictor(*settings, threads=1)  # N processes x 1 thread: no oversubscribed cores
+    _worker = Predictor(**settings, threads=1)  # N processes x 1 thread: no oversubscribed cores
 
 
 def _predict_one(job: tuple) -> FrameResult:
@@ -86,7 +86,7 @@ def _predict_one(job: tuple) -> FrameResult:
     return result
 
 
-def parallel_results(source: Source, workers: int, settings: tuple, out_dir: Path | None, root: Path | None,
+def parallel_results(source: Source, workers: int, settings: dict, out_dir: Path | None, root: Path | None,
                      bars: bool, max_frames: int | None, on_error: str):
     """FrameResults of every image of a folder or glob, computed by ``workers`` processes, in the images' order."""
     from concurrent.futures import ProcessPoolExecutor
@@ -116,6 +116,35 @@ def live_window_problem(build_information: str | None = None, environ: dict | No
     return None
 
 
+SMOOTHING = ("ema", "window", "none")
+
+
+def check_options(detector: str, backend: str, threshold: float, min_face: int, workers: int, threads: int | None,
+                  smoothing: str, on_error: str, min_confidence: float, device: str | None,
+                  out_dir: Path | str | None) -> None:
+    """Every option value of a prediction, checked before a model loads: one line naming the option."""
+    from vitfer.runtime.backends import BACKENDS, parse_device
+    from vitfer.runtime.detectors import DETECTORS
+
+    problems = [
+        (detector not in (*DETECTORS, "none"), f"--detector {detector!r}: use one of {', '.join(DETECTORS)} or none"),
+        (backend not in BACKENDS, f"--backend {backend!r}: use one of {', '.join(BACKENDS)}"),
+        (not 0.0 <= threshold <= 1.0, f"--threshold {threshold}: a detector score, between 0 and 1"),
+        (min_face < 1, f"--min-face {min_face}: the smallest face side in pixels, 1 or more"),
+        (workers < 1, f"--workers {workers}: 1 or more processes"),
+        (threads is not None and threads < 1, f"--threads {threads}: 1 or more"),
+        (smoothing not in SMOOTHING, f"--smoothing {smoothing!r}: use one of {', '.join(SMOOTHING)}"),
+        (on_error not in ("skip", "raise"), f"--on-error {on_error!r}: use skip or raise"),
+        (not 0.0 <= min_confidence <= 1.0, f"--min-confidence {min_confidence}: a probability, between 0 and 1"),
+        (out_dir is not None and str(out_dir).strip() == "", "--out is empty: give a folder, or --no-save for rows "
+                                                              "without annotated copies"),
+    ]
+    for wrong, message in problems:
+        if wrong:
+            raise ArgumentError(message)
+    parse_device(device)
+
+
 def run_prediction(source: str | int | Source, model: str | Path | None = "default", detector: str = DEFAULT_DETECTOR,
                    detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
                    backend: str = "auto", out_dir: Path | None = Path("runs/predict"), save: Path | None = None,
@@ -123,7 +152,8 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                    echo: Callable[[str], None] = print, on_error: str = "skip",
                    exist_ok: bool = False, progress: bool = False,
                    on_result: Callable[[FrameResult], None] | None = None, workers: int = 1,
-                   threads: int | None = None, device: str | None = None) -> PredictionSummary:
+                   threads: int | None = None, device: str | None = None,
+                   min_confidence: float = 0.0) -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
@@ -132,7 +162,10 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
     total, rate and time left for folders and videos (on a terminal), the per-image lines printed above it.
     ``on_result`` is called with every frame's result (e.g. to print JSON Lines). ``workers`` > 1 classifies
     the images of a folder or glob in that many processes (one thread each); rows keep the images' order.
+    Photos get a row each in ``save`` even without a face (its ``error`` says why).
     """
+    check_options(detector, backend, threshold, min_face, workers, threads, smoothing, on_error, min_confidence,
+                  device, out_dir)
     source = Source.of(source)
     kind = source.kind
     if show and (problem := live_window_problem()):
@@ -143,10 +176,12 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
             check_output_path(Path(save).with_name(f"{Path(save).stem}_summary.csv"), exist_ok)
     if out_dir is not None:
         out_dir = increment_path(out_dir, exist_ok)
-    predictor = Predictor(model, detector, backend, detector_model, threshold, min_face, threads, device)
+    settings = {"model": model, "detector": detector, "backend": backend, "detector_model": detector_model,
+                "threshold": threshold, "min_face": min_face, "device": device, "min_confidence": min_confidence}
+    predictor = Predictor(**settings, threads=threads)
     root = source.root
     summary = PredictionSummary(out_dir=out_dir, save=Path(save) if save else None)
-    writer = ResultWriter(save, predictor.labels, exist_ok) if save else None
+    writer = ResultWriter(save, predictor.labels, exist_ok, every_input=not source.is_stream) if save else None
     video_out = None
     meter = FPSMeter()
     complete = False
@@ -169,8 +204,8 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
             echo(line)
     timeline_dir = Path(save).parent if save else out_dir
     timeline = FaceTimeline(predictor.labels) if video and timeline_dir is not None else None
-    parallel = workers > 1 and kind in ("folder", "glob")
-    results = (parallel_results(source, workers, (model, detector, backend, detector_model, threshold, min_face),
+    parallel = workers > 1 and kind in ("folder", "glob", "files")
+    results = (parallel_results(source, workers, settings,
                                 out_dir, root, bars, max_frames, on_error) if parallel
                else predictor.stream(source, smoothing=smoothing, max_frames=max_frames, on_error=on_error))
     try:
@@ -180,6 +215,8 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                 if result.error is not None:
                     summary.errors.append(result.error)
                     say(f"error: {result.error}")
+                    if writer:
+                        writer.write(result)
                     continue
                 summary.frames += 1
                 summary.faces += len(result.faces)

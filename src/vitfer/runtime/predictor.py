@@ -17,7 +17,7 @@ from vitfer.runtime.detectors import DEFAULT_DETECTOR, FaceBox, FrameSearch, cre
 from vitfer.runtime.backends import create_backend
 from vitfer.runtime.results import Face, FrameResult, Prediction
 from vitfer.runtime.sources import Frame, Source, read_image
-from vitfer.errors import SourceError
+from vitfer.errors import ArgumentError, SourceError
 from vitfer.runtime.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,19 @@ log = logging.getLogger(__name__)
 ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]  # noqa: F821 - PIL is imported only by its users
 
 
-def as_bgr(image: ImageInput) -> np.ndarray:
-    """Any accepted image as a BGR uint8 array, or SourceError saying what was given."""
+CHANNEL_ORDERS = ("bgr", "rgb")
+UNCERTAIN = "uncertain"  # the label of a face whose top probability is under ``min_confidence``
+
+
+def as_bgr(image: ImageInput, channels: str = "bgr") -> np.ndarray:
+    """Any accepted image as a BGR uint8 array, or SourceError saying what was given. ``channels`` says the order
+    of a colour array's channels: 'bgr' (OpenCV's) or 'rgb' (Pillow's, scikit-image's, matplotlib's)."""
+    if channels not in CHANNEL_ORDERS:
+        raise SourceError(f"channels must be 'bgr' or 'rgb', got {channels!r}")
     if isinstance(image, (str, Path)):
         return read_image(image)
+    if isinstance(image, np.ndarray) and channels == "rgb" and image.ndim == 3 and image.shape[2] in (3, 4):
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
     if type(image).__module__.startswith("PIL."):
         return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
     if not isinstance(image, np.ndarray):
@@ -53,13 +62,15 @@ class Predictor:
     ``model``: None/'default' (bundled), a .pt/.ckpt checkpoint or an exported .onnx file.
     ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
     ``backend``: auto | onnx | onnx-int8 | torch (see ``create_backend``); ``device``: cpu | cuda | cuda:N.
-    ``small_faces``: also search large frames tile by tile for faces too small to see on the whole frame (see
+    ``min_confidence``: a face whose calibrated top probability is below it is labelled 'uncertain' (its
+    probabilities are kept). ``small_faces``: also search large frames tile by tile for faces too small to see on the whole frame (see
     ``FrameSearch``); None (the default) does so for photos and not for video frames, where it would cost FPS.
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                  detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
-                 threads: int | None = None, device: str | None = None, small_faces: bool | None = None) -> None:
+                 threads: int | None = None, device: str | None = None, small_faces: bool | None = None,
+                 min_confidence: float = 0.0) -> None:
         self.backend = create_backend(model, backend, threads, device)
         self.labels = self.backend.labels
         self.preprocess = self.backend.preprocess
@@ -67,6 +78,9 @@ class Predictor:
         self.search: FrameSearch | None = (None if detector == "none" else FrameSearch(
             create_detector(detector, detector_model, threshold, min_size=4), min_size=min_face))
         self.small_faces = small_faces
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ArgumentError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        self.min_confidence = min_confidence
         # OpenCV's detectors keep per-call state (input size, network buffers): one call at a time,
         # so that threads (the HTTP server's inference slots) can share one Predictor.
         self._detector_lock = threading.Lock()
@@ -102,13 +116,17 @@ class Predictor:
         faces = []
         for box, probs, face_id in zip(boxes, probabilities, ids):
             best = int(np.argmax(probs))
-            faces.append(Face((box.x1, box.y1, box.x2, box.y2), round(box.score, 4), self.labels[best],
+            label = self.labels[best] if probs[best] >= self.min_confidence else UNCERTAIN
+            faces.append(Face((box.x1, box.y1, box.x2, box.y2), round(box.score, 4), label,
                               float(probs[best]), {n: float(p) for n, p in zip(self.labels, probs)}, face_id))
         return faces
 
-    def predict(self, image: ImageInput | list[ImageInput]) -> Prediction | list[Prediction]:
-        """All faces of an image: a path, a BGR uint8 array (as OpenCV reads it), or a PIL image; a list of them
-        gives one result per image, every face of every image classified in one batch.
+    def predict(self, image: ImageInput | list[ImageInput], channels: str = "bgr") -> Prediction | list[Prediction]:
+        """All faces of an image: a path, a uint8 array, or a PIL image; a list of them gives one result per image,
+        every face of every image classified in one batch. A colour array is taken as BGR (OpenCV's order) unless
+        ``channels='rgb'`` (Pillow's, scikit-image's and matplotlib's order).
+
+        A folder or a video is a stream of frames: give it to ``stream``.
 
         >>> predictor = Predictor()
         >>> faces = predictor.predict("group.jpg")                  # doctest: +SKIP
@@ -117,7 +135,12 @@ class Predictor:
         >>> faces.save("group_annotated.jpg")                       # doctest: +SKIP
         """
         many = isinstance(image, (list, tuple))
-        images = [as_bgr(item) for item in (image if many else [image])]
+        items = list(image) if many else [image]
+        for item in items:
+            if isinstance(item, (str, Path)) and (Path(item).is_dir() or Source.of(item).is_stream):
+                raise SourceError(f"{item} is a {'folder' if Path(item).is_dir() else 'video'}: predict() takes "
+                                  "images; use stream() for folders, videos and webcams (a result per frame)")
+        images = [as_bgr(item, channels) for item in items]
         sources = [str(item) if isinstance(item, (str, Path)) else "" for item in (image if many else [image])]
         boxes = [self.detect(item) for item in images]
         crops = [self.faces_array(item, found) for item, found in zip(images, boxes) if found]

@@ -10,8 +10,14 @@ from typing import TextIO
 from vitfer.runtime.results import FrameResult
 from vitfer.errors import OutputError
 
-def face_rows(result: FrameResult) -> list[dict]:
-    """Flat rows: source, frame, time, face_id, box, detection score, label, confidence, p_<label>..."""
+def face_rows(result: FrameResult, every_input: bool = False) -> list[dict]:
+    """Flat rows: source, frame, time, face_id, box, detection score, label, confidence, p_<label>..., error.
+
+    ``every_input``: an input with no face, or that could not be read, still gets one row (no label, and its
+    ``error``), so rows join back to the list of inputs."""
+    if every_input and (result.error is not None or not result.faces):
+        return [{"source": result.source, "frame": result.frame, "time": round(result.time, 4),
+                 "error": result.error or "no face found"}]
     rows = []
     for face in result.faces:
         x1, y1, x2, y2 = face.box
@@ -101,19 +107,21 @@ class ResultWriter:
     target is replaced only by a finished result, and a crash leaves what was done in ``<file>.partial``.
     """
 
-    def __init__(self, path: str | Path, labels: tuple[str, ...], exist_ok: bool = False) -> None:
+    def __init__(self, path: str | Path, labels: tuple[str, ...], exist_ok: bool = False,
+                 every_input: bool = False) -> None:
         rows = check_rows_path(path, exist_ok)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.fields = ["source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
-                       "confidence"] + [f"p_{n}" for n in labels]
+                       "confidence"] + [f"p_{n}" for n in labels] + ["error"]
         self.handle = open(self.partial, "w", newline="")
         self.rows = rows(self.handle, self.fields)
         self.count = 0
+        self.every_input = every_input  # photos: a row for each input, faces or not (see face_rows)
 
     def write(self, result: FrameResult) -> None:
-        rows = face_rows(result)
+        rows = face_rows(result, self.every_input)
         self.rows.write(rows)
         self.count += len(rows)
         self.handle.flush()

@@ -6,6 +6,7 @@ import glob
 import io
 import itertools
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,15 +100,26 @@ class Source:
     """A prediction source classified once (``Source.of``): its kind and what each kind needs, passed along the
     whole call instead of the string being classified again at every step."""
 
-    value: str | int
-    kind: str  # webcam | video | image | folder | glob
+    value: str | int | tuple[str, ...]
+    kind: str  # webcam | video | image | folder | glob | files (several image files)
 
     @classmethod
-    def of(cls, source: str | int | Path | Source) -> Source:
+    def of(cls, source: str | int | Path | Source | list | tuple) -> Source:
         """Classify a source once: 'example' (the bundled photo), a webcam index, an existing image, video or
-        folder, or a glob that matches something; anything else is a SourceError naming it."""
+        folder, a glob that matches something, or a list of image files (as a shell expands ``dir/*.png``);
+        anything else is a SourceError naming it."""
         if isinstance(source, Source):
             return source
+        if isinstance(source, (list, tuple)):
+            if len(source) == 1:
+                return cls.of(source[0])
+            if not source:
+                raise SourceError("no source given")
+            for item in source:
+                if cls.of(item).kind != "image":
+                    raise SourceError(f"{item}: several sources must all be image files; give a folder, a video or "
+                                      "a webcam alone")
+            return cls(tuple(str(item) for item in source), "files")
         if str(source) == "example":
             source = EXAMPLE_IMAGE
         kind = source_kind(source if isinstance(source, int) else str(source))
@@ -131,6 +143,8 @@ class Source:
             fixed = list(itertools.takewhile(lambda part: not any(ch in part for ch in "*?["),
                                              Path(str(self.value)).parts))
             return Path(*fixed) if fixed else Path(".")
+        if self.kind == "files":  # the folder they share: same-named files of two folders stay apart
+            return Path(os.path.commonpath([str(Path(p).resolve().parent) for p in self.value]))
         return None
 
     def image_paths(self) -> list[Path]:
@@ -140,6 +154,8 @@ class Source:
         elif self.kind == "glob":
             paths = sorted(Path(p) for p in glob.glob(str(self.value), recursive=True)
                            if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        elif self.kind == "files":
+            paths = [Path(p).resolve() for p in self.value]
         else:
             paths = [Path(str(self.value))]
         if not paths:
