@@ -367,3 +367,37 @@ def test_each_worker_process_builds_the_app_serve_describes(tiny_checkpoint, mon
                            headers={"content-type": "image/jpeg"}).status_code == 413  # the limits came along
         assert worker.post("/predict", content=astronaut_jpeg, headers={"content-type": "image/jpeg",
                                                                         "origin": "http://a.example"}).status_code == 200
+
+
+def test_predict_takes_detector_options_and_a_base64_json_body(client, astronaut_jpeg):
+    import base64
+
+    plain = client.post("/predict", content=astronaut_jpeg, headers={"content-type": "image/jpeg"}).json()
+    assert len(plain["faces"]) == 1
+    big_only = client.post("/predict?min_face=400", content=astronaut_jpeg, headers={"content-type": "image/jpeg"})
+    assert big_only.status_code == 200 and big_only.json()["faces"] == []
+    strict = client.post("/predict", files={"file": ("a.jpg", astronaut_jpeg, "image/jpeg")},
+                         data={"threshold": "0.999"})
+    assert strict.status_code == 200 and strict.json()["faces"] == []
+    encoded = base64.b64encode(astronaut_jpeg).decode()
+    for body in ({"image": encoded}, {"img": f"data:image/jpeg;base64,{encoded}"}):  # deepface's habit too
+        answer = client.post("/predict", json=body)
+        assert answer.status_code == 200 and answer.json()["faces"] == plain["faces"]
+    assert client.post("/predict", json={"image": encoded, "min_face": 400}).json()["faces"] == []
+    for body, status in (({"image": "not base64!"}, 422), ({"picture": encoded}, 422),
+                         ({"image": encoded, "threshold": 3}, 422)):
+        refused = client.post("/predict", json=body)
+        assert refused.status_code == status and "error" in refused.json()
+    assert client.post("/predict?threshold=x", content=astronaut_jpeg,
+                       headers={"content-type": "image/jpeg"}).status_code == 422
+
+
+def test_serve_checks_its_options_in_one_line():
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+
+    for option, message in ((["--port", "99999"], "--port 99999"), (["--threshold", "1.5"], "--threshold 1.5"),
+                            (["--min-face", "0"], "--min-face 0"), (["--detector", "dlib"], "--detector 'dlib'")):
+        result = CliRunner().invoke(app, ["serve", *option])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output

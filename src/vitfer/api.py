@@ -78,14 +78,28 @@ def predict(source: Any = "example", model: str | Path | None = "default", detec
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
           detector: str = DEFAULT_DETECTOR, backend: str = "auto", limits: Any = None,
           cors_origins: list[str] | None = None, detector_model: str | Path | None = None, workers: int = 1,
-          device: str | None = None) -> None:
+          device: str | None = None, threshold: float = 0.5, min_face: int = 24) -> None:
     """Serve the HTTP API and its pages (``vitfer serve``); needs ``pip install 'vitfer[serve]'``."""
+    from vitfer.errors import ArgumentError
+    from vitfer.runtime.predict import check_options
+
+    if not 1 <= port <= 65535:
+        raise ArgumentError(f"--port {port}: a TCP port, 1 to 65535")
+    if workers < 1:
+        raise ArgumentError(f"--workers {workers}: 1 or more server processes")
+    check_options(detector, backend, threshold, min_face, 1, None, "ema", "skip", 0.0, device, None)
     try:
         app = importlib.import_module("vitfer.serving.app")
     except ImportError as err:
         raise ExtraMissing(f"vitfer serve needs the server's packages ({err.name} is not installed): "
                            "pip install 'vitfer[serve]'") from None
-    app.serve(model, host, port, detector, backend, limits, cors_origins, detector_model, workers, device)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        import sys
+
+        print(f"warning: --host {host} answers every machine that can reach this one on port {port}, with no "
+              "login; use --host 127.0.0.1 (the default) to answer this machine only", file=sys.stderr)
+    app.serve(model, host, port, detector, backend, limits, cors_origins, detector_model, workers, device, threshold,
+              min_face)
 
 
 def models(pattern: str | None = None) -> dict[str, Any]:

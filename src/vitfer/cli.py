@@ -392,6 +392,8 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     detector: DetectorOption = "yunet",
     detector_model: DetectorModelOption = None,
+    threshold: ThresholdOption = 0.5,
+    min_face: MinFaceOption = 24,
     backend: Annotated[str, typer.Option(help="auto (ONNX Runtime: the shipped ONNX file, or a .pt exported once) "
                                               "| onnx | onnx-int8 | torch (research floor)")] = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 8.0,
@@ -416,7 +418,7 @@ def serve_cmd(
     limits = ServeLimits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_concurrent=max_concurrent,
                          max_queue=max_queue, max_pixels=max_pixels, read_timeout=read_timeout)
     run_guarded(api.serve, None if model == "default" else model, host, port, detector, backend, limits, cors,
-                detector_model, workers, device)
+                detector_model, workers, device, threshold, min_face)
 
 
 class HelpWithoutTypeTags(TyperCommand):

@@ -89,14 +89,18 @@ class Predictor:
         """Photos are searched for small faces unless ``small_faces`` says otherwise; video frames only if it says so."""
         return (not video) if self.small_faces is None else self.small_faces
 
-    def detect(self, image: np.ndarray, small_faces: bool | None = None) -> list[FaceBox]:
+    def detect(self, image: np.ndarray, small_faces: bool | None = None, threshold: float | None = None,
+               min_face: int | None = None) -> list[FaceBox]:
         """The faces of a frame (the whole frame as one face with ``detector='none'``); ``small_faces`` None: as
-        for a photo (see ``searches_small_faces``)."""
+        for a photo (see ``searches_small_faces``). ``threshold`` and ``min_face`` tighten this Predictor's own for
+        one call (a server's per-request options); its own threshold stays the floor."""
         if self.search is None:
             return [FaceBox(0, 0, image.shape[1], image.shape[0], 1.0)]
         small = self.searches_small_faces(video=False) if small_faces is None else small_faces
         with self._detector_lock:
-            return self.search.detect(image, small)
+            boxes = self.search.detect(image, small)
+        return [box for box in boxes if (threshold is None or box.score >= threshold)
+                and (min_face is None or min(box.width, box.height) >= min_face)]
 
     def faces_array(self, image: np.ndarray, boxes: list[FaceBox]) -> np.ndarray:
         """Square crops of the faces, decoded as the training faces were (``Preprocess.decode``): uint8 N x C x d x d."""
@@ -121,12 +125,14 @@ class Predictor:
                               float(probs[best]), {n: float(p) for n, p in zip(self.labels, probs)}, face_id))
         return faces
 
-    def predict(self, image: ImageInput | list[ImageInput], channels: str = "bgr") -> Prediction | list[Prediction]:
+    def predict(self, image: ImageInput | list[ImageInput], channels: str = "bgr", threshold: float | None = None,
+                min_face: int | None = None) -> Prediction | list[Prediction]:
         """All faces of an image: a path, a uint8 array, or a PIL image; a list of them gives one result per image,
         every face of every image classified in one batch. A colour array is taken as BGR (OpenCV's order) unless
         ``channels='rgb'`` (Pillow's, scikit-image's and matplotlib's order).
 
-        A folder or a video is a stream of frames: give it to ``stream``.
+        A folder or a video is a stream of frames: give it to ``stream``. ``threshold`` and ``min_face`` tighten
+        the detector's own for this call.
 
         >>> predictor = Predictor()
         >>> faces = predictor.predict("group.jpg")                  # doctest: +SKIP
@@ -142,7 +148,7 @@ class Predictor:
                                   "images; use stream() for folders, videos and webcams (a result per frame)")
         images = [as_bgr(item, channels) for item in items]
         sources = [str(item) if isinstance(item, (str, Path)) else "" for item in (image if many else [image])]
-        boxes = [self.detect(item) for item in images]
+        boxes = [self.detect(item, threshold=threshold, min_face=min_face) for item in images]
         crops = [self.faces_array(item, found) for item, found in zip(images, boxes) if found]
         probabilities = self.classify(np.concatenate(crops)) if crops else np.zeros((0, len(self.labels)))
         results, start = [], 0

@@ -72,7 +72,17 @@ class ModelResponse(BaseModel):
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                        "properties": {"file": {"type": "string", "format": "binary"}}}},
-    "image/*": {"schema": {"type": "string", "format": "binary"}}}}}
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
+        "image": {"type": "string", "description": "the image, base64 (or a data: URL)"},
+        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "min_face": {"type": "integer", "minimum": 1}}}}}},
+    "parameters": [
+        {"name": "threshold", "in": "query", "required": False,
+         "schema": {"type": "number", "minimum": 0, "maximum": 1},
+         "description": "keep faces the detector scores at least this (the server's --threshold is the floor)"},
+        {"name": "min_face", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
+         "description": "smallest face side in pixels"}]}
 ERRORS = {status: {"model": ErrorResponse, "description": what} for status, what in (
     (400, "empty upload"), (403, "a page of another origin"), (408, "upload too slow"), (413, "image too large"),
     (415, "not an image"), (422, "multipart form without a file"), (503, "server busy"))}
@@ -85,6 +95,49 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+#: detector options a request may send (query string, form fields or JSON): name -> (type, lowest, highest)
+REQUEST_OPTIONS = {"threshold": (float, 0.0, 1.0), "min_face": (int, 1, 100_000)}
+
+
+def request_options(values: dict) -> dict:
+    """The detector options of one request, checked: each must be a number in its range (else 422)."""
+    options = {}
+    for name, (kind, low, high) in REQUEST_OPTIONS.items():
+        if values.get(name) in (None, ""):
+            continue
+        try:
+            value = kind(values[name])
+        except (TypeError, ValueError):
+            raise ApiError(422, f"{name} must be a number, got {values[name]!r}") from None
+        if not low <= value <= high:
+            raise ApiError(422, f"{name} must be between {low} and {high}, got {value}")
+        options[name] = value
+    return options
+
+
+def json_upload(body: bytes, max_bytes: int) -> tuple[bytes, dict]:
+    """``{"image": "<base64, or a data: URL>", "threshold": 0.6, "min_face": 40}`` -> image bytes, options."""
+    import base64
+    import binascii
+
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise ApiError(422, "the JSON body is not valid JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("image", payload.get("img")), str):
+        raise ApiError(422, 'a JSON body needs "image": a base64 string (or a data: URL) of the image')
+    text = payload.get("image", payload.get("img"))
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    if len(text) > max_bytes * 4 // 3 + 8:
+        raise ApiError(413, f"upload exceeds the limit of {max_bytes} bytes")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, '"image" is not valid base64') from None
+    return data, request_options(payload)
 
 
 class ClientGone(Exception):
@@ -145,13 +198,14 @@ def loopback_hosts(host: str) -> list[str] | None:
 def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
                predictor: Predictor | None = None, detector_model: str | Path | None = None,
-               allowed_hosts: list[str] | None = None, device: str | None = None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, device: str | None = None, threshold: float = 0.5,
+               min_face: int = 24) -> FastAPI:
     """The HTTP app. Cross-origin requests and WebSockets are refused unless ``cors_origins`` lists the origin;
     ``allowed_hosts`` (None: any) limits the ``Host`` header."""
     limits = limits or ServeLimits()
     allowed_origins = list(cors_origins or [])
     predictor = predictor or Predictor(model, detector=detector, backend=backend, detector_model=detector_model,
-                                       device=device)
+                                       device=device, threshold=threshold, min_face=min_face)
     gate = InferenceGate(limits)
     from vitfer.version import __version__
 
@@ -182,7 +236,7 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     async def validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": f"invalid request: {err.errors()}", "status": 422}, status_code=422)
 
-    def classify(data: bytes, name: str) -> dict:
+    def classify(data: bytes, name: str, options: dict | None = None) -> dict:
         try:
             image = decode_image_bytes(data, name, limits.max_pixels)
         except ImageTooLarge as err:
@@ -191,12 +245,13 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             raise ApiError(415, f"{err}; send a JPEG, PNG, BMP or WebP image") from None
         height, width = image.shape[:2]
         start = time.perf_counter()
-        faces = predictor.predict(image)
+        faces = predictor.predict(image, **(options or {}))
         return {"faces": [face.to_dict() for face in faces], "width": width, "height": height,
                 "inference_ms": round(1000 * (time.perf_counter() - start), 2)}
 
-    async def read_upload(request: Request) -> tuple[bytes, str]:
-        """The upload's bytes, read within ``limits.read_timeout`` seconds (a slow client gets 408)."""
+    async def read_upload(request: Request) -> tuple[bytes, str, dict]:
+        """The upload's bytes, its name and the detector options sent with it, read within ``limits.read_timeout``
+        seconds (a slow client gets 408)."""
         try:
             return await asyncio.wait_for(read_body(request), timeout=limits.read_timeout)
         except asyncio.TimeoutError:
@@ -204,8 +259,9 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
         except ClientDisconnect:
             raise ClientGone() from None
 
-    async def read_body(request: Request) -> tuple[bytes, str]:
+    async def read_body(request: Request) -> tuple[bytes, str, dict]:
         length = request.headers.get("content-length")
+        options: dict = {}
         if length and length.isdigit() and int(length) > limits.max_upload_bytes + 4096:
             raise ApiError(413, f"upload of {int(length)} bytes exceeds the limit of {limits.max_upload_bytes}")
         content_type = request.headers.get("content-type", "")
@@ -216,12 +272,12 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
                 raise ApiError(422, f"multipart form needs an image in the field 'file' (got: {list(form.keys())})")
             data = await upload.read(limits.max_upload_bytes + 1)
             name = upload.filename or "upload"
+            options = request_options({k: v for k, v in form.items() if isinstance(v, str)})
+        elif content_type.startswith("application/json"):
+            data, options = json_upload(await bounded_body(request), limits.max_upload_bytes)
+            name = "image"
         elif content_type.startswith(IMAGE_TYPES) or not content_type:
-            data = b""
-            async for chunk in request.stream():
-                data += chunk
-                if len(data) > limits.max_upload_bytes:
-                    break
+            data = await bounded_body(request)
             name = "request body"
         else:
             raise ApiError(415, f"unsupported content type {content_type!r}; send image/* bytes or multipart 'file'")
@@ -229,7 +285,16 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             raise ApiError(413, f"upload exceeds the limit of {limits.max_upload_bytes} bytes")
         if not data:
             raise ApiError(400, "empty upload: send an image")
-        return data, name
+        return data, name, options
+
+    async def bounded_body(request: Request) -> bytes:
+        """The request body, read no further than one byte past the upload limit."""
+        data = b""
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > 2 * limits.max_upload_bytes:  # base64 is 4/3 of the image; the check after says 413
+                break
+        return data
 
     @app.post("/predict", summary="Faces, boxes, emotion labels and probabilities of one image",
               response_model=PredictResponse, responses=ERRORS, openapi_extra=PREDICT_BODY)
@@ -238,8 +303,9 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
         if not same_origin_or_allowed(origin, request.headers.get("host"), allowed_origins):
             raise ApiError(403, f"requests from the page {origin} are refused; start the server with "
                                 "--cors-origin to allow it")
-        data, name = await read_upload(request)
-        return await gate.run(classify, data, name, abandoned=request.is_disconnected)
+        data, name, options = await read_upload(request)
+        options = {**request_options(dict(request.query_params)), **options}
+        return await gate.run(classify, data, name, options, abandoned=request.is_disconnected)
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> dict:
@@ -305,7 +371,8 @@ def app_from_environment() -> FastAPI:
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000, detector: str = DEFAULT_DETECTOR,
           backend: str = "auto", limits: ServeLimits | None = None, cors_origins: list[str] | None = None,
-          detector_model: str | Path | None = None, workers: int = 1, device: str | None = None) -> None:
+          detector_model: str | Path | None = None, workers: int = 1, device: str | None = None,
+          threshold: float = 0.5, min_face: int = 24) -> None:
     """Run the app with uvicorn; ``workers`` > 1 starts that many processes, each with its own model copy,
     sharing the port (each process keeps its own inference slots and queue)."""
     import uvicorn
@@ -313,7 +380,7 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     settings = {"model": None if model is None else str(model), "detector": detector, "backend": backend,
                 "limits": asdict(limits or ServeLimits()), "cors_origins": cors_origins,
                 "detector_model": None if detector_model is None else str(detector_model),
-                "allowed_hosts": loopback_hosts(host), "device": device}
+                "allowed_hosts": loopback_hosts(host), "device": device, "threshold": threshold, "min_face": min_face}
     if workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(settings)
         uvicorn.run("vitfer.serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
