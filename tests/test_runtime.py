@@ -766,3 +766,62 @@ def test_min_confidence_labels_unsure_faces_uncertain(astronaut, tmp_path):
                    min_confidence=0.999)
     assert list(csv.DictReader(open(tmp_path / "rows.csv")))[0]["label"] == "uncertain"
     assert list((tmp_path / "out").glob("*_annotated.jpg"))
+
+
+@pytest.fixture
+def local_web(tmp_path, astronaut):
+    """A web server on 127.0.0.1 serving the astronaut photo and a short clip of it."""
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    cv2.imwrite(str(site / "photo.jpg"), cv2.imread(str(astronaut)))
+    frame = cv2.resize(cv2.imread(str(astronaut)), (320, 320))
+    writer = cv2.VideoWriter(str(site / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 320))
+    for _ in range(6):
+        writer.write(frame)
+    writer.release()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_images_and_videos_from_urls(local_web, tmp_path):
+    summary = run_prediction(f"{local_web}/photo.jpg", out_dir=tmp_path / "out", save=tmp_path / "rows.csv",
+                             echo=lambda line: None)
+    rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
+    assert summary.faces == 1 and rows[0]["label"] == "happy" and rows[0]["source"] == f"{local_web}/photo.jpg"
+    assert (tmp_path / "out" / "photo_annotated.jpg").is_file()
+    clip = run_prediction(f"{local_web}/clip.mp4", out_dir=tmp_path / "video", echo=lambda line: None)
+    assert clip.frames == 6 and clip.faces == 6 and (tmp_path / "video" / "clip_annotated.mp4").is_file()
+    with pytest.raises(SourceError, match="cannot fetch .*missing.jpg"):
+        run_prediction(f"{local_web}/missing.jpg", out_dir=None, echo=lambda line: None, on_error="raise")
+
+
+def test_a_face_keeps_its_id_across_a_cut_and_a_gap_and_another_face_does_not_take_it(astronaut, tmp_path):
+    """A face leaves for 2 s and comes back elsewhere (a cut): the same id. Another face (another look) where the
+    first one was: a new id."""
+    face = cv2.resize(cv2.imread(str(astronaut)), (200, 200))
+    hsv = cv2.cvtColor(face, cv2.COLOR_BGR2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + 90) % 180  # another person, as far as colours go
+    other = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    video = tmp_path / "cut.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 360))
+    plan = [("left", face)] * 10 + [(None, None)] * 20 + [("right", face)] * 10 + [("left", other)] * 10
+    for place, who in plan:
+        frame = np.full((360, 640, 3), 90, np.uint8)
+        if place is not None:
+            x = 40 if place == "left" else 400
+            frame[80:280, x:x + 200] = who
+        writer.write(frame)
+    writer.release()
+    ids = [[f.face_id for f in result.faces] for result in Predictor("fast").stream(str(video))]
+    first, back, newcomer = ids[:10], ids[30:40], ids[40:50]
+    assert all(len(frame) == 1 for frame in first + back + newcomer) and ids[10:30] == [[]] * 20
+    assert {frame[0] for frame in first} == {frame[0] for frame in back} == {0}
+    assert {frame[0] for frame in newcomer} == {1}

@@ -172,7 +172,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
         raise ArgumentError(problem)
     if save is not None:
         check_rows_path(save, exist_ok)  # before any work (ResultWriter checks again when it opens the file)
-        if kind == "video":  # the per-face summary goes beside the rows: it must not replace an earlier one either
+        if source.is_stream:  # the per-face summary goes beside the rows: it must not replace an earlier one either
             check_output_path(Path(save).with_name(f"{Path(save).stem}_summary.csv"), exist_ok)
     if out_dir is not None:
         out_dir = increment_path(out_dir, exist_ok)
@@ -189,7 +189,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                "if the image is already a face crop)")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    video = kind in ("video", "webcam")
+    video = source.is_stream
     source_fps, frame_count = source.video_properties() if video else (0.0, 0)
     show_bar = progress and kind != "image" and sys.stderr.isatty()  # a bar is for a person watching a terminal
     total = (frame_count if video else len(source.image_paths())) if show_bar else 0  # a folder is listed for it
@@ -238,8 +238,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                 if out_dir is not None:
                     if video:
                         if video_out is None:
-                            name = (f"webcam{source.value}.mp4" if kind == "webcam"
-                                    else Path(str(source.value)).stem + "_annotated.mp4")
+                            name = (f"{source.name}.mp4" if kind == "webcam" else f"{source.name}_annotated.mp4")
                             height, width = drawn.shape[:2]
                             # the source's own frame rate and size: the annotated clip plays as long as the original
                             video_out = cv2.VideoWriter(str(out_dir / name), cv2.VideoWriter_fourcc(*"mp4v"),
@@ -257,7 +256,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
             getattr(results, "close", lambda: None)()  # the source's own clean-up (a camera released)
         complete = True
         if timeline is not None:
-            written = timeline.write(timeline_dir, Path(save).stem if save else Path(str(source.value)).stem)
+            written = timeline.write(timeline_dir, Path(save).stem if save else source.name)
             summary.timelines = written
             if written:
                 say(f"per-face timelines and summary: {written[0]} and {len(written) - 1} PNG(s) beside it")

@@ -18,7 +18,7 @@ from vitfer.runtime.backends import create_backend
 from vitfer.runtime.results import Face, FrameResult, Prediction
 from vitfer.runtime.sources import Frame, Source, read_image
 from vitfer.errors import ArgumentError, SourceError
-from vitfer.runtime.tracking import FaceTracker
+from vitfer.runtime.tracking import FaceTracker, appearance
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,14 @@ class Predictor:
     def _frame_result(self, frame: Frame, tracker: FaceTracker | None, video: bool) -> FrameResult:
         boxes = self.detect(frame.image, self.searches_small_faces(video))
         if not boxes:
+            if video and tracker is not None:  # time passes for the faces that are gone
+                tracker.update([], np.zeros((0, len(self.labels))), [], frame.time)
             return FrameResult(frame.source, frame.index, frame.time, [], frame.image)
         probabilities = self.classify(self.faces_array(frame.image, boxes))
         ids: list[int | None] = [None] * len(boxes)
         if video and tracker is not None:
-            tracked = tracker.update(boxes, probabilities)
+            looks = [appearance(frame.image, box) for box in boxes]
+            tracked = tracker.update(boxes, probabilities, looks, frame.time)
             ids = [t for t, _ in tracked]
             probabilities = np.stack([p for _, p in tracked])
         return FrameResult(frame.source, frame.index, frame.time, self._faces(boxes, probabilities, ids), frame.image)

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -79,10 +80,37 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return decode_image_bytes(path.read_bytes(), str(path), max_pixels)
 
 
+#: live network streams OpenCV's FFmpeg reads
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "udp://", "tcp://", "srt://")
+#: the largest image fetched from a URL
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+
+
+def read_url(url: str, max_pixels: int = MAX_PIXELS, timeout: float = 30.0) -> np.ndarray:
+    """Fetch one image over HTTP(S) and decode it as BGR uint8; SourceError names the URL."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "vitfer"}),
+                                    timeout=timeout) as response:
+            data = response.read(MAX_DOWNLOAD_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise SourceError(f"cannot fetch {url}: {getattr(err, 'reason', err)}") from None
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ImageTooLarge(f"{url}: over the {MAX_DOWNLOAD_BYTES // (1024 * 1024)} MB a downloaded image may have")
+    return decode_image_bytes(data, url, max_pixels)
+
+
 def source_kind(source: str | int) -> str:
-    """webcam, video, image, folder or glob."""
+    """webcam, video, image, folder, glob; url (an image over HTTP(S)), url-video, stream (RTSP and the like)."""
     if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
         return "webcam"
+    text = str(source)
+    if text.lower().startswith(STREAM_SCHEMES):
+        return "stream"
+    if text.lower().startswith(("http://", "https://")):
+        return "url-video" if Path(urlsplit(text).path).suffix.lower() in VIDEO_SUFFIXES else "url"
     path = Path(source)
     if path.is_dir():
         return "folder"
@@ -131,8 +159,17 @@ class Source:
 
     @property
     def is_stream(self) -> bool:
-        """A video or webcam: frames in time, with tracked face ids."""
-        return self.kind in ("video", "webcam")
+        """A video, webcam or network stream: frames in time, with tracked face ids."""
+        return self.kind in ("video", "webcam", "url-video", "stream")
+
+    @property
+    def name(self) -> str:
+        """A file-name stem for its outputs: the file's, the URL's last part, or ``webcam0``."""
+        if self.kind == "webcam":
+            return f"webcam{self.value}"
+        if self.kind in ("url", "url-video", "stream"):
+            return Path(urlsplit(str(self.value)).path).stem or urlsplit(str(self.value)).hostname or "stream"
+        return Path(str(self.value)).stem
 
     @property
     def root(self) -> Path | None:
@@ -156,6 +193,8 @@ class Source:
                            if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         elif self.kind == "files":
             paths = [Path(p).resolve() for p in self.value]
+        elif self.kind == "url":
+            return [Path(urlsplit(str(self.value)).path).name or "image"]
         else:
             paths = [Path(str(self.value))]
         if not paths:
@@ -178,6 +217,9 @@ class Source:
         if self.is_stream:
             yield from self._video_frames(max_frames)
             return
+        if self.kind == "url":
+            yield Frame(str(self.value), 0, 0.0, read_url(str(self.value)))
+            return
         for index, path in enumerate(self.image_paths()):
             if max_frames is not None and index >= max_frames:
                 return
@@ -192,12 +234,13 @@ class Source:
 
     def _video_frames(self, max_frames: int | None) -> Iterator[Frame]:
         """Frames of a video file or webcam until it ends; SourceError if it cannot be opened or yields nothing."""
-        webcam = self.kind == "webcam"
-        if not webcam and not Path(str(self.value)).is_file():
+        webcam, live = self.kind == "webcam", self.kind in ("webcam", "stream")
+        if self.kind == "video" and not Path(str(self.value)).is_file():
             raise SourceError(f"video not found: {self.value}")
         capture = cv2.VideoCapture(self.value)
         if not capture.isOpened():
-            what = f"webcam {self.value} (no camera at that index?)" if webcam else f"video {self.value}"
+            what = (f"webcam {self.value} (no camera at that index?)" if webcam
+                    else f"stream {self.value}" if live else f"video {self.value}")
             raise SourceError(f"cannot open {what}")
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -214,7 +257,7 @@ class Source:
             capture.release()
         if index == 0:
             raise SourceError(f"no frame could be decoded from {'webcam ' if webcam else ''}{self.value}")
-        if not webcam and max_frames is None and expected > 0 and index < expected - 1:
+        if not live and max_frames is None and expected > 0 and index < expected - 1:
             raise SourceError(f"video {self.value} ended early: read {index} of {expected} frames")
 
 
