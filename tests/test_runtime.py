@@ -310,7 +310,7 @@ def test_the_cli_refuses_an_image_bomb_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "vitfer.cli", "predict", str(bomb), "--out", str(tmp_path / "o")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "over the limit of 120,000,000 pixels" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("pixels") == 1  # one limit named, ours
 
 
 def test_an_animated_gif_says_it_uses_the_first_frame(tmp_path, caplog):
@@ -825,3 +825,44 @@ def test_a_face_keeps_its_id_across_a_cut_and_a_gap_and_another_face_does_not_ta
     assert all(len(frame) == 1 for frame in first + back + newcomer) and ids[10:30] == [[]] * 20
     assert {frame[0] for frame in first} == {frame[0] for frame in back} == {0}
     assert {frame[0] for frame in newcomer} == {1}
+
+
+def test_annotated_video_for_browsers_or_a_note_that_says_why_not(astronaut_video, tmp_path):
+    lines = []
+    run_prediction(str(astronaut_video), out_dir=tmp_path / "mp4", echo=lines.append, max_frames=3)
+    mp4 = next((tmp_path / "mp4").glob("*_annotated.mp4"))
+    capture = cv2.VideoCapture(str(mp4))
+    codec = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    capture.release()
+    assert codec in ("avc1", "h264") or any("browsers do not" in line for line in lines)
+    run_prediction(str(astronaut_video), out_dir=tmp_path / "webm", echo=lines.append, max_frames=3,
+                   video_format="webm")
+    webm = next((tmp_path / "webm").glob("*_annotated.webm"))
+    capture = cv2.VideoCapture(str(webm))
+    assert capture.read()[0] and int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"VP80", b"vp80")
+    capture.release()
+
+
+def test_export_leaves_only_its_files_and_reuses_an_earlier_export(tiny_checkpoint, tmp_path, monkeypatch):
+    import vitfer
+    from vitfer.models import export as exporter
+    from vitfer.models.backend import onnx_file_for
+
+    out = tmp_path / "first" / "tiny.onnx"
+    vitfer.export(tiny_checkpoint, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tiny.onnx"]  # no .partial, no .data beside it
+    onnx_file_for(tiny_checkpoint, quantized=False)  # as a prediction with --backend onnx leaves it in the cache
+    monkeypatch.setattr(exporter, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    again = vitfer.export(tiny_checkpoint, tmp_path / "second" / "tiny.onnx")
+    assert again["files"][0].read_bytes() == onnx_file_for(tiny_checkpoint, quantized=False).read_bytes()
+
+
+def test_the_command_answers_h_version_and_lists_the_shipped_models_first():
+    runner = CliRunner()
+    assert runner.invoke(app, ["-h"]).exit_code == 0 and "predict" in runner.invoke(app, ["-h"]).output
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("vitfer ")
+    listed = runner.invoke(app, ["models"])
+    assert listed.exit_code == 0 and listed.output.splitlines()[0] == "shipped models (--model NAME):"
+    assert len(listed.output.splitlines()) == 5 and "vit_base" not in listed.output  # timm's list: --all
+    assert "vit_base_patch16_224" in runner.invoke(app, ["models", "--all"]).output

@@ -37,7 +37,7 @@ def astronaut_jpeg(astronaut):
 def test_health_model_docs_and_page(client):
     assert client.get("/health").json()["status"] == "ok"
     info = client.get("/model").json()
-    assert info["name"] == "cnn3" and info["labels"][3] == "happy" and info["input_size"] == 48
+    assert info["name"] == "tiny" and info["architecture"] == "cnn3" and info["labels"][3] == "happy" and info["input_size"] == 48
     assert "/predict" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")
     assert page.status_code == 200 and "getUserMedia" in client.get("/static/app.js").text
@@ -74,7 +74,8 @@ def test_predict_multipart_and_raw(client, astronaut_jpeg):
 @pytest.mark.parametrize("kwargs,status,message", [
     ({"content": b"", "headers": {"content-type": "image/jpeg"}}, 400, "empty upload"),
     ({"content": b"not an image at all", "headers": {"content-type": "image/png"}}, 415, "cannot decode image"),
-    ({"content": b"{}", "headers": {"content-type": "application/json"}}, 415, "unsupported content type"),
+    ({"content": b"{}", "headers": {"content-type": "application/json"}}, 422, "needs \"image\""),
+    ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "unsupported content type"),
     ({"files": {"photo": ("a.jpg", b"xx", "image/jpeg")}}, 422, "field 'file'"),
     ({"content": b"\xff" * 2_100_000, "headers": {"content-type": "image/jpeg"}}, 413, "exceeds the limit"),
 ])
@@ -247,6 +248,8 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
         for _ in range(30):
             out.write(b"FRAME\n" + yuv)
     shots = os.environ.get("VITFER_ARTIFACTS", str(tmp_path))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
     with live_server(create_app(tiny_checkpoint, allowed_hosts=loopback_hosts("127.0.0.1"))) as port:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
@@ -261,6 +264,7 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
                 camera = page.screenshot(path=os.path.join(shots, f"browser_camera_{width}px.png"), full_page=True)
                 assert_box_on_the_face(camera)
                 assert page.locator("#faces li").count() == 1
+                assert page.text_content("#faces li").startswith("face #1: ")  # the tracked face's own number
                 page.click("#stop")
                 page.wait_for_function("document.body.dataset.faces === '0'")
                 assert green_box(page.screenshot(full_page=True)) is None  # no box left over a stopped camera
@@ -272,8 +276,12 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
                 assert_box_on_the_face(photo)
                 assert page.text_content("#stats").startswith("latency") and "FPS" not in page.text_content("#stats")
                 listed = page.text_content("#faces")
-                assert listed.startswith("face 1: ") and "{" not in page.text_content("body")  # no raw JSON
+                assert listed.startswith("face #1: ") and "{" not in page.text_content("body")  # no raw JSON
                 assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing wider than the screen
+
+                page.set_input_files("#file", str(broken))  # a failed upload leaves nothing of the last photo
+                page.wait_for_function("document.getElementById('status').textContent.startsWith('error')")
+                assert page.locator("#photo").is_hidden() and green_box(page.screenshot(full_page=True)) is None
                 page.close()
             browser.close()
 
@@ -362,7 +370,7 @@ def test_each_worker_process_builds_the_app_serve_describes(tiny_checkpoint, mon
     settings = json.loads(os.environ[serving.SETTINGS_ENV])
     assert settings["limits"] == asdict(limits) and settings["model"] == str(tiny_checkpoint)
     with TestClient(serving.app_from_environment(), base_url="http://127.0.0.1") as worker:  # each worker runs this
-        assert worker.get("/model").json()["name"] == "cnn3"
+        assert worker.get("/model").json()["architecture"] == "cnn3"
         assert worker.post("/predict", content=b"x" * 200_000,
                            headers={"content-type": "image/jpeg"}).status_code == 413  # the limits came along
         assert worker.post("/predict", content=astronaut_jpeg, headers={"content-type": "image/jpeg",
@@ -401,3 +409,20 @@ def test_serve_checks_its_options_in_one_line():
                             (["--min-face", "0"], "--min-face 0"), (["--detector", "dlib"], "--detector 'dlib'")):
         result = CliRunner().invoke(app, ["serve", *option])
         assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
+
+
+def test_the_model_endpoint_names_the_shipped_model():
+    with TestClient(create_app("fast")) as client:
+        info = client.get("/model").json()
+    assert info["name"] == "fast" and info["architecture"] == "hybrid_vit_tiny"
+
+
+def test_live_frames_keep_their_face_ids(tiny_checkpoint, astronaut_jpeg):
+    with TestClient(create_app(tiny_checkpoint)) as client, client.websocket_connect("/ws") as socket:
+        ids = []
+        for _ in range(3):
+            socket.send_bytes(astronaut_jpeg)
+            ids.append([face["face_id"] for face in socket.receive_json()["faces"]])
+    assert ids == [[0], [0], [0]]
+    assert client.post("/predict", content=astronaut_jpeg,
+                       headers={"content-type": "image/jpeg"}).json()["faces"][0]["face_id"] is None

@@ -56,7 +56,8 @@ def predict(source: Any = "example", model: str | Path | None = "default", detec
             backend: str = "auto", out: str | Path | None = "runs/predict", save: str | Path | None = None,
             smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
             on_error: str = "skip", exist_ok: bool = False, workers: int = 1, threads: int | None = None,
-            device: str | None = None, min_confidence: float = 0.0, echo: Callable[[str], None] = print,
+            device: str | None = None, min_confidence: float = 0.0, video_format: str = "mp4",
+            echo: Callable[[str], None] = print,
             progress: bool = False, on_result: Callable | None = None):
     """Find and classify every face of a source (image, list of images, folder, glob, video, webcam index,
     'example'), print a line per image, write annotated copies to ``out`` (taken afresh: runs/predict2, ...; None
@@ -72,7 +73,8 @@ def predict(source: Any = "example", model: str | Path | None = "default", detec
                           out_dir=Path(out) if out not in (None, "") else out, save=Path(save) if save else None,
                           smoothing=smoothing, bars=bars, show=show, max_frames=max_frames, echo=echo,
                           on_error=on_error, exist_ok=exist_ok, progress=progress, on_result=on_result,
-                          workers=workers, threads=threads, device=device, min_confidence=min_confidence)
+                          workers=workers, threads=threads, device=device, min_confidence=min_confidence,
+                          video_format=video_format)
 
 
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
@@ -167,11 +169,21 @@ def export(checkpoint: str | Path, out: str | Path | None = None, quantize: bool
     from vitfer.shipped import SHIPPED_NAMES, resolve_model
 
     exporter = research("vitfer.models.export", "export")
+    backend = research("vitfer.models.backend", "export")
     path = resolve_model(checkpoint)
     target = Path(out) if out else (Path(f"{checkpoint}.onnx") if str(checkpoint) in SHIPPED_NAMES
                                     else path.with_suffix(".onnx"))
-    last = exporter.export_onnx(path, target, quantize=quantize)  # with quantize: fp32 at target, then int8
-    written = [target, last] if quantize else [last]
+    written = [target, target.with_name(target.stem + ".int8.onnx")] if quantize else [target]
+    cached = backend.onnx_cache_path(path)
+    cached = [cached, cached.with_name(cached.stem + ".int8.onnx")] if quantize else [cached]
+    if all(file.is_file() for file in cached):  # exported before (a prediction with --backend onnx, say)
+        from vitfer.files import atomic_write
+
+        for source, destination in zip(cached, written):
+            with atomic_write(destination) as partial:
+                partial.write_bytes(source.read_bytes())
+    else:
+        exporter.export_onnx(path, target, quantize=quantize)  # with quantize: fp32 at target, then int8
     rows = []
     if check_data:
         evaluation = research("vitfer.evaluation.evaluate", "export")

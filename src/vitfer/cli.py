@@ -15,10 +15,27 @@ from typer.core import TyperCommand
 from vitfer import api, checks
 from vitfer.shipped import SHIPPED_MODELS
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="vitfer: facial expression recognition with Vision Transformers.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-data_app = typer.Typer(help="Inspect, merge and cache data sets.", no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  context_settings=HELP_OPTIONS)
+data_app = typer.Typer(help="Inspect, merge and cache data sets.", no_args_is_help=True, context_settings=HELP_OPTIONS)
 app.add_typer(data_app, name="data")
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from vitfer.version import __version__
+
+        typer.echo(f"vitfer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: Annotated[Optional[bool], typer.Option("--version", callback=show_version, is_eager=True,
+                                                                 help="print vitfer's version and exit")] = None,
+                 ) -> None:
+    """vitfer: facial expression recognition with Vision Transformers."""
 
 
 #: The face-detection options, one definition for every verb that finds faces (predict, explain, serve).
@@ -124,8 +141,19 @@ def data_cache(
 
 
 @app.command("models")
-def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard filter, e.g. 'deit*'")] = None) -> None:
-    """List the shipped models with their figures, then architectures: vitfer's own, then timm ViT/DeiT names."""
+def models_list(pattern: Annotated[Optional[str], typer.Argument(help="wildcard filter of architectures, e.g. "
+                                                                      "'deit*'")] = None,
+                all_: Annotated[bool, typer.Option("--all", help="also list timm's ViT/DeiT architectures")] = False,
+                ) -> None:
+    """The shipped models with their figures; with --all or a pattern, the architectures `train` takes."""
+    if pattern is None and not all_:
+        from vitfer.runtime.backends import shipped_models
+
+        typer.echo("shipped models (--model NAME):")
+        for name, summary in run_guarded(shipped_models).items():
+            typer.echo(f"  {name:10s} {summary}")
+        typer.echo("architectures to train: vitfer models --all (or a pattern, e.g. vitfer models 'deit*')")
+        return
     found = run_guarded(api.models, pattern)
     if found["shipped"]:
         typer.echo("shipped models (--model NAME):")
@@ -199,6 +227,8 @@ def predict_cmd(
     device: DeviceOption = "cpu",
     min_confidence: Annotated[float, typer.Option(help="label a face 'uncertain' when its calibrated top probability "
                                                        "is below this (0-1)")] = 0.0,
+    video_format: Annotated[str, typer.Option(help="annotated video: mp4 (H.264 where OpenCV has it, else MPEG-4, "
+                                                   "which browsers do not play) | webm (VP8, plays in browsers)")] = "mp4",
     json_lines: Annotated[bool, typer.Option("--json", help="print one JSON object per face to stdout (JSON "
                                                              "Lines, for piping); everything else goes to stderr")] = False,
 ) -> None:
@@ -222,7 +252,7 @@ def predict_cmd(
         summary = api.predict(source, model=model, detector="none" if no_detect else detector,
                               detector_model=detector_model, threshold=threshold, min_face=min_face,
                               backend=backend, out=None if no_save else out, save=save, smoothing=smoothing,
-                              bars=bars, show=show, min_confidence=min_confidence,
+                              bars=bars, show=show, min_confidence=min_confidence, video_format=video_format,
                               max_frames=max_frames, echo=say, on_error=on_error, exist_ok=exist_ok,
                               progress=True, on_result=print_rows if json_lines else None, workers=workers,
                               threads=threads, device=device)

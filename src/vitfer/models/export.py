@@ -34,7 +34,8 @@ def _write_graph(model: torch.nn.Module, example: torch.Tensor, path: Path, opse
     try:
         torch.onnx.export(model, (example,), str(path), input_names=["input"], output_names=["logits"],
                           dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-                          opset_version=max(opset, 18), dynamo=True, optimize=True, verbose=False)
+                          opset_version=max(opset, 18), dynamo=True, optimize=True, verbose=False,
+                          external_data=False)  # one file: no weights left beside it in a .data file
         return
     except Exception as err:  # noqa: BLE001 - torch.export fails in many ways; the older exporter may not
         log.info("torch.export could not trace the model (%s); using the TorchScript exporter",

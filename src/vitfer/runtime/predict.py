@@ -117,11 +117,32 @@ def live_window_problem(build_information: str | None = None, environ: dict | No
 
 
 SMOOTHING = ("ema", "window", "none")
+VIDEO_FORMATS = ("mp4", "webm")
+
+
+def video_writer(stem: Path, video_format: str, fps: float, width: int, height: int):
+    """An OpenCV writer for the annotated video, its path and a note for the user (or None).
+
+    mp4: H.264 where this OpenCV can encode it (browsers play it); the pip wheels cannot (no GPL encoder), so
+    MPEG-4 Part 2, which desktop players play and browsers do not: the note says so. webm: VP8, which browsers
+    play, at some 20 ms of encoding per 640 x 480 frame on a laptop core.
+    """
+    if video_format == "webm":
+        path = stem.with_suffix(".webm")
+        return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height)), path, None
+    path = stem.with_suffix(".mp4")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), fps, (width, height))
+    if writer.isOpened():
+        return writer, path, None
+    writer.release()
+    note = (f"note: {path.name} is MPEG-4 Part 2 (this OpenCV has no H.264 encoder): desktop players play it, "
+            "browsers do not; --video-format webm writes a browser-playable WebM (VP8)")
+    return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)), path, note
 
 
 def check_options(detector: str, backend: str, threshold: float, min_face: int, workers: int, threads: int | None,
                   smoothing: str, on_error: str, min_confidence: float, device: str | None,
-                  out_dir: Path | str | None) -> None:
+                  out_dir: Path | str | None, video_format: str = "mp4") -> None:
     """Every option value of a prediction, checked before a model loads: one line naming the option."""
     from vitfer.runtime.backends import BACKENDS, parse_device
     from vitfer.runtime.detectors import DETECTORS
@@ -138,6 +159,7 @@ def check_options(detector: str, backend: str, threshold: float, min_face: int, 
         (not 0.0 <= min_confidence <= 1.0, f"--min-confidence {min_confidence}: a probability, between 0 and 1"),
         (out_dir is not None and str(out_dir).strip() == "", "--out is empty: give a folder, or --no-save for rows "
                                                               "without annotated copies"),
+        (video_format not in VIDEO_FORMATS, f"--video-format {video_format!r}: use mp4 or webm"),
     ]
     for wrong, message in problems:
         if wrong:
@@ -153,7 +175,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                    exist_ok: bool = False, progress: bool = False,
                    on_result: Callable[[FrameResult], None] | None = None, workers: int = 1,
                    threads: int | None = None, device: str | None = None,
-                   min_confidence: float = 0.0) -> PredictionSummary:
+                   min_confidence: float = 0.0, video_format: str = "mp4") -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
 
     ``on_error='skip'`` reads every image of a folder or glob, reports each unreadable one and lists it in the
@@ -165,7 +187,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
     Photos get a row each in ``save`` even without a face (its ``error`` says why).
     """
     check_options(detector, backend, threshold, min_face, workers, threads, smoothing, on_error, min_confidence,
-                  device, out_dir)
+                  device, out_dir, video_format)
     source = Source.of(source)
     kind = source.kind
     if show and (problem := live_window_problem()):
@@ -238,11 +260,13 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                 if out_dir is not None:
                     if video:
                         if video_out is None:
-                            name = (f"{source.name}.mp4" if kind == "webcam" else f"{source.name}_annotated.mp4")
-                            height, width = drawn.shape[:2]
+                            stem = source.name if kind == "webcam" else f"{source.name}_annotated"
                             # the source's own frame rate and size: the annotated clip plays as long as the original
-                            video_out = cv2.VideoWriter(str(out_dir / name), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                        source_fps if source_fps > 0 else 25.0, (width, height))
+                            video_out, written, note = video_writer(out_dir / stem, video_format,
+                                                                    source_fps if source_fps > 0 else 25.0,
+                                                                    drawn.shape[1], drawn.shape[0])
+                            if note:
+                                say(note)
                         video_out.write(drawn)
                     else:
                         write_annotated(drawn, out_dir, result.source, root)

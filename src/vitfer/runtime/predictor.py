@@ -18,6 +18,7 @@ from vitfer.runtime.backends import create_backend
 from vitfer.runtime.results import Face, FrameResult, Prediction
 from vitfer.runtime.sources import Frame, Source, read_image
 from vitfer.errors import ArgumentError, SourceError
+from vitfer.shipped import SHIPPED_NAMES
 from vitfer.runtime.tracking import FaceTracker, appearance
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ class Predictor:
                  threads: int | None = None, device: str | None = None, small_faces: bool | None = None,
                  min_confidence: float = 0.0) -> None:
         self.backend = create_backend(model, backend, threads, device)
+        #: what the model is called where it came from: a shipped name ('default', 'fast'), else its file's stem
+        self.model_name = "default" if model is None else (str(model) if str(model) in SHIPPED_NAMES
+                                                             else Path(str(model)).stem)
         self.labels = self.backend.labels
         self.preprocess = self.backend.preprocess
         # the detector keeps every size it finds; FrameSearch applies min_face in the frame's own pixels
@@ -172,6 +176,11 @@ class Predictor:
                 tracker = FaceTracker(smoothing, alpha, window)
                 current_source = frame.source
             yield self._frame_result(frame, tracker, video=source.is_stream)
+
+    def track(self, image: np.ndarray, tracker: FaceTracker, time: float) -> list[Face]:
+        """The faces of one live frame (a web page's camera, say), with ids and smoothing kept by ``tracker``
+        across calls; ``time`` in seconds since the stream began."""
+        return self._frame_result(Frame("live", 1, time, as_bgr(image)), tracker, video=True).faces
 
     def _frame_result(self, frame: Frame, tracker: FaceTracker | None, video: bool) -> FrameResult:
         boxes = self.detect(frame.image, self.searches_small_faces(video))

@@ -44,8 +44,8 @@ def image_header(data: bytes, name: str, max_pixels: int) -> tuple[int, int, int
     try:
         with Image.open(io.BytesIO(data)) as header:
             return int(header.width), int(header.height), int(getattr(header, "n_frames", 1))
-    except Image.DecompressionBombError as err:  # Pillow's own, higher limit: far over ours too
-        raise ImageTooLarge(f"{name}: image is over the limit of {max_pixels:,} pixels ({err})") from None
+    except Image.DecompressionBombError:  # Pillow's own, higher limit: far over ours too
+        raise ImageTooLarge(f"{name}: image is over the limit of {max_pixels:,} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         pass  # formats Pillow does not know are left to OpenCV, which refuses what it cannot read
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:

@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from vitfer.runtime.detectors import DEFAULT_DETECTOR
 from vitfer.runtime.predictor import Predictor
+from vitfer.runtime.tracking import FaceTracker
 from vitfer.serving.limits import ServeLimits
 from vitfer.runtime.sources import decode_image_bytes
 from vitfer.errors import ImageTooLarge, SourceError
@@ -59,7 +60,8 @@ class HealthResponse(BaseModel):
 
 
 class ModelResponse(BaseModel):
-    name: str
+    name: str  # the shipped model's name ('default', 'fast', 'ferplus') or the model file's
+    architecture: str
     labels: list[str]
     input_size: int
     channels: int
@@ -173,7 +175,7 @@ def model_card(predictor: Predictor) -> dict:
     """What /model reports: name, labels, input, and the accuracy stored with the weights."""
     meta = predictor.backend.meta
     pre = predictor.preprocess
-    return {"name": meta.name, "labels": list(predictor.labels),
+    return {"name": predictor.model_name, "architecture": meta.name, "labels": list(predictor.labels),
             "input_size": pre.img_size, "channels": pre.in_channels, "grayscale": pre.grayscale,
             "backend": predictor.backend.name, "card": meta.card}
 
@@ -236,7 +238,8 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
     async def validation_error(_request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": f"invalid request: {err.errors()}", "status": 422}, status_code=422)
 
-    def classify(data: bytes, name: str, options: dict | None = None) -> dict:
+    def classify(data: bytes, name: str, options: dict | None = None, live: tuple | None = None) -> dict:
+        """One image's faces; ``live`` (a FaceTracker and the stream's start time) keeps ids and smooths."""
         try:
             image = decode_image_bytes(data, name, limits.max_pixels)
         except ImageTooLarge as err:
@@ -245,7 +248,11 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             raise ApiError(415, f"{err}; send a JPEG, PNG, BMP or WebP image") from None
         height, width = image.shape[:2]
         start = time.perf_counter()
-        faces = predictor.predict(image, **(options or {}))
+        if live is None:
+            faces = predictor.predict(image, **(options or {}))
+        else:
+            tracker, began = live
+            faces = predictor.track(image, tracker, time.monotonic() - began)
         return {"faces": [face.to_dict() for face in faces], "width": width, "height": height,
                 "inference_ms": round(1000 * (time.perf_counter() - start), 2)}
 
@@ -322,6 +329,7 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             await socket.close(code=1008)  # before the handshake: the browser sees HTTP 403
             return
         await socket.accept()
+        live = (FaceTracker(), time.monotonic())  # this page's faces keep their ids, their labels are smoothed
         try:
             while True:
                 message = await socket.receive()
@@ -335,7 +343,7 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
                     await socket.send_json({"error": "frame too large", "status": 413})
                     continue
                 try:
-                    await socket.send_json(await gate.run(classify, data, "frame"))
+                    await socket.send_json(await gate.run(classify, data, "frame", None, live))
                 except ApiError as err:
                     await socket.send_json({"error": err.message, "status": err.status})
         except (WebSocketDisconnect, ClientGone):

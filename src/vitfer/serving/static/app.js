@@ -31,19 +31,26 @@ function showFaces(result, width, height) {
   const px = width / rect.width;  // picture pixels per screen pixel: lines and text keep their screen size
   ctx.lineWidth = 3 * px; ctx.font = `bold ${16 * px}px sans-serif`;
   const boxes = [];
-  for (const face of result.faces) {
+  result.faces.forEach((face, i) => {
     const [x1, y1, x2, y2] = face.box;
     ctx.strokeStyle = "#3f3"; ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-    const text = `${face.label} ${(100 * face.confidence).toFixed(0)}%`;
+    const text = `#${faceNumber(face, i)} ${face.label} ${(100 * face.confidence).toFixed(0)}%`;
     const tag = 22 * px, top = y1 >= tag ? y1 - tag : y1;  // above the box, or inside it at the top edge
-    ctx.fillStyle = "#3f3"; ctx.fillRect(x1, top, ctx.measureText(text).width + 8 * px, tag);
-    ctx.fillStyle = "#000"; ctx.fillText(text, x1 + 4 * px, top + tag - 6 * px);
-    boxes.push([x1, y1, x2, y2].map((v, i) => Math.round(i % 2 ? rect.top + v / px : rect.left + v / px)));
-  }
+    const tagWidth = ctx.measureText(text).width + 8 * px;
+    const left = Math.max(0, Math.min(x1, width - tagWidth));  // the whole tag inside the picture, phones too
+    ctx.fillStyle = "#3f3"; ctx.fillRect(left, top, tagWidth, tag);
+    ctx.fillStyle = "#000"; ctx.fillText(text, left + 4 * px, top + tag - 6 * px);
+    boxes.push([x1, y1, x2, y2].map((v, k) => Math.round(k % 2 ? rect.top + v / px : rect.left + v / px)));
+  });
   listFaces(result.faces);
   document.body.dataset.faces = String(result.faces.length);
   document.body.dataset.labels = result.faces.map(f => f.label).join(",");
   document.body.dataset.boxes = JSON.stringify(boxes);  // in page pixels of the stage, for tests
+}
+
+// A face's number: its tracked id in live mode (it stays with the face), its place in the list for a photo.
+function faceNumber(face, i) {
+  return face.face_id === null || face.face_id === undefined ? i + 1 : face.face_id + 1;
 }
 
 function listFaces(faces) {
@@ -51,7 +58,7 @@ function listFaces(faces) {
     const item = document.createElement("li");
     const others = Object.entries(face.probabilities).filter(([name]) => name !== face.label)
       .sort((a, b) => b[1] - a[1]).slice(0, 2).map(([name, p]) => `${name} ${(100 * p).toFixed(0)}%`).join(", ");
-    item.innerHTML = `face ${i + 1}: <span class="label"></span> <span class="others"></span>`;
+    item.innerHTML = `face #${faceNumber(face, i)}: <span class="label"></span> <span class="others"></span>`;
     item.querySelector(".label").textContent = `${face.label} ${(100 * face.confidence).toFixed(0)}%`;
     item.querySelector(".others").textContent = `(then ${others})`;
     return item;
@@ -122,9 +129,18 @@ async function uploadPhoto(file) {
   const body = new FormData();
   body.append("file", file);
   sentAt = performance.now();
-  const response = await fetch("/predict", { method: "POST", body });
-  const result = await response.json();
-  if (!response.ok) { statusBox.textContent = `error: ${result.error}`; return; }
+  let response, result;
+  try {
+    response = await fetch("/predict", { method: "POST", body });
+    result = await response.json();
+  } catch (err) {
+    response = { ok: false }; result = { error: `the server did not answer (${err.message})` };
+  }
+  if (!response.ok) {  // nothing of an earlier photo stays on the page beside this error
+    photo.hidden = true; photo.removeAttribute("src"); video.hidden = true; placeholder.hidden = false;
+    statusBox.textContent = `error: ${result.error}`;
+    return;
+  }
   updateStats(false);
   photo.onload = () => showFaces(result, result.width, result.height);
   placeholder.hidden = true; video.hidden = true; photo.hidden = false; photo.src = URL.createObjectURL(file);
