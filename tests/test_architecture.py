@@ -21,14 +21,14 @@ LAYERS = {
     "errors": 0, "version": 0, "files": 0, "labels": 0, "preprocess": 0, "shipped": 0, "hub": 0, "checks": 0, "meta": 0,
     "config": 0,
     "runtime": 1,
-    "serving": 2, "compat": 2, "data": 2, "models": 2,
+    "serving": 2, "compat": 2, "web": 2, "data": 2, "models": 2,
     "training": 3,
     "evaluation": 4, "explanations": 4,
     "api": 5, "cli": 6, "__init__": 6,
 }
 #: the runtime floor (what ``pip install vitfer`` runs): it may import nothing of the research floor
 RUNTIME_FLOOR = {"errors", "version", "files", "labels", "preprocess", "shipped", "hub", "checks", "meta", "runtime",
-                 "serving", "compat", "api", "cli", "__init__"}
+                 "serving", "compat", "web", "api", "cli", "__init__"}
 
 
 def module_name(path: Path) -> str:

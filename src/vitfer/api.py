@@ -162,11 +162,23 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
     return research("vitfer.evaluation.calibration", "calibrate").calibrate(checkpoint, data, out, split=split)
 
 
-def export(checkpoint: str | Path, out: str | Path | None = None, quantize: bool = False,
-           check_data: str | Path | None = None, check_split: str = "val") -> dict[str, Any]:
+def export(checkpoint: str | Path | None = None, out: str | Path | None = None, quantize: bool = False,
+           check_data: str | Path | None = None, check_split: str = "val", web: str | Path | None = None,
+           model: str | Path = "default", ort_web: str | Path | None = None, exist_ok: bool = False) -> dict[str, Any]:
     """Export a model to ONNX (``vitfer export``): ``files`` written (fp32, then int8 with ``quantize``), and with
-    ``check_data`` each file's accuracy there beside PyTorch's (``check``)."""
+    ``check_data`` each file's accuracy there beside PyTorch's (``check``).
+
+    ``web=DIR``: instead, the in-browser folder for ``model`` (a shipped name or an .onnx file; see
+    ``vitfer.web.export``), which needs no research floor; ``files`` is the folder.
+    """
     from vitfer.shipped import SHIPPED_NAMES, resolve_model
+
+    if web is not None:
+        from vitfer.web.export import export_web
+
+        return {"files": [export_web(web, model, exist_ok=exist_ok, ort_web=ort_web)], "check": []}
+    if checkpoint is None:
+        raise ConfigError("give a model to export (a shipped name, a run folder or a .pt file), or --web DIR")
 
     exporter = research("vitfer.models.export", "export")
     backend = research("vitfer.models.backend", "export")

@@ -265,24 +265,40 @@ def predict_cmd(
 
 @app.command("export")
 def export_cmd(
-    checkpoint: Annotated[str, typer.Argument(help=f"vitfer checkpoint (.pt or .ckpt), run folder, or a shipped model ({SHIPPED})")],
+    checkpoint: Annotated[Optional[str], typer.Argument(help=f"vitfer checkpoint (.pt or .ckpt), run folder, or a "
+                                                             f"shipped model ({SHIPPED})")] = None,
     out: Annotated[Optional[Path], typer.Option(help="output .onnx (default: beside the checkpoint; "
                                                      "./NAME.onnx for a shipped model")] = None,
     format: Annotated[str, typer.Option(help="onnx")] = "onnx",
     quantize: Annotated[bool, typer.Option(help="also write a dynamic int8 model (.int8.onnx)")] = False,
     check_data: Annotated[Optional[str], typer.Option(help="labelled data: report each file's accuracy there")] = None,
     check_split: Annotated[str, typer.Option(help=f"split of --check-data: {SPLIT_HELP}")] = "val",
+    web: Annotated[Optional[Path], typer.Option(help="write a static folder that runs detection and classification "
+                                                     "in the visitor's browser (serve it with any static server)")]
+    = None,
+    model: Annotated[str, typer.Option(help=f"with --web: a shipped model ({SHIPPED}) or an .onnx file")] = "default",
+    ort_web: Annotated[Optional[Path], typer.Option(help="with --web: a local copy of the onnxruntime-web npm "
+                                                         "package (else fetched by name once, checked, cached)")]
+    = None,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="with --web: replace the files of a folder that "
+                                                               "holds some")] = False,
 ) -> None:
-    """Export a checkpoint to ONNX with a dynamic batch axis; --check-data measures what int8 costs."""
+    """Export a checkpoint to ONNX with a dynamic batch axis (--check-data measures what int8 costs), or, with
+    --web DIR, a static in-browser page of a shipped model."""
     with checked():
-        checks.model_reference(checkpoint, "checkpoint")
+        if web is None:
+            checks.model_reference(checkpoint, "checkpoint")
         checks.existing(check_data, "--check-data")
+        checks.existing(ort_web, "--ort-web")
     if format != "onnx":
         fail(f"unknown export format {format!r}; vitfer exports onnx")
     result = run_guarded(api.export, checkpoint, out, quantize=quantize, check_data=check_data,
-                         check_split=check_split)
-    for onnx_file in result["files"]:
-        typer.echo(f"wrote {onnx_file}")
+                         check_split=check_split, web=web, model=model, ort_web=ort_web, exist_ok=exist_ok)
+    for written in result["files"]:
+        typer.echo(f"wrote {written}")
+    if web is not None:
+        typer.echo(f"serve it with any static file server, e.g.: python -m http.server -d {web} 8080, then open "
+                   "http://localhost:8080/")
     if result["check"]:
         rows = result["check"]
         typer.echo(f"| model | {check_split} faces | accuracy | same prediction as PyTorch |\n|---|---|---|---|")

@@ -15,6 +15,10 @@ from pathlib import Path
 from vitfer.errors import DownloadError
 
 
+ORT_WEB_VERSION = "1.30.0"
+ORT_WEB_TARBALL = f"https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-{ORT_WEB_VERSION}.tgz"
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     url: str
@@ -38,7 +42,14 @@ REMOTE_FILES: dict[str, RemoteFile] = {
     "mobilenet_v2_1.0_224_quant.tflite": RemoteFile(
         "https://storage.googleapis.com/download.tensorflow.org/models/tflite_11_05_08/mobilenet_v2_1.0_224_quant.tgz",
         "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776", member="mobilenet_v2_1.0_224_quant.tflite"),
+    # ONNX Runtime Web (MIT) from its npm package, for the in-browser mode (`vitfer export --web`)
+    **{name: RemoteFile(ORT_WEB_TARBALL, digest, member=name) for name, digest in (
+        ("ort.wasm.min.js", "faece07e84faa9001f5104bbe4e5c70861d06cb2376a0dea1fa0ad33a67adc81"),
+        ("ort-wasm-simd-threaded.mjs", "e13f7f94fc51b4ca72b12faeb1ee95f4ace6dfbc8939bc718aabdc0a27c4299b"),
+        ("ort-wasm-simd-threaded.wasm", "3398c10d07d229bd91b364548e130e0e51a8e5704b88c7c083ebbeb78842dee2"))},
 }
+#: what a download by URL gave in this process, so that several members of one archive cost one download
+_downloaded: dict[str, bytes] = {}
 
 
 def cache_root() -> Path:
@@ -66,8 +77,11 @@ def fetch(name: str, url: str | None = None, directory: Path | None = None) -> P
     target.parent.mkdir(parents=True, exist_ok=True)
     source = url or remote.url
     try:
-        with urllib.request.urlopen(source, timeout=60) as response:
-            payload = response.read()
+        if source not in _downloaded:
+            with urllib.request.urlopen(source, timeout=120) as response:
+                _downloaded.clear()  # one archive at a time in memory
+                _downloaded[source] = response.read()
+        payload = _downloaded[source]
         if remote.member is not None:
             with tarfile.open(fileobj=io.BytesIO(payload)) as archive:
                 member = next((m for m in archive.getmembers() if Path(m.name).name == remote.member), None)
