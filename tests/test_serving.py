@@ -258,6 +258,9 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
             for width in (1280, 390):
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_function("document.body.dataset.mode !== undefined", timeout=60_000)
+                if page.is_checked("#inbrowser"):
+                    page.uncheck("#inbrowser")  # this test is of the server mode: frames over the WebSocket
                 page.click("#start")
                 page.wait_for_function("document.body.dataset.faces === '1'", timeout=30_000)
                 page.wait_for_timeout(300)
@@ -426,3 +429,27 @@ def test_live_frames_keep_their_face_ids(tiny_checkpoint, astronaut_jpeg):
     assert ids == [[0], [0], [0]]
     assert client.post("/predict", content=astronaut_jpeg,
                        headers={"content-type": "image/jpeg"}).json()["faces"][0]["face_id"] is None
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="browser test needs Debian's chromium (apt-get install chromium)")
+def test_the_page_runs_in_the_browser_by_default_and_sends_no_frame(astronaut):
+    """The served page's switch "run in this browser" is on where it can be: a photo is classified in the page,
+    as the server would, and nothing but static files is requested."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
+    app = create_app("default", allowed_hosts=loopback_hosts("127.0.0.1"))
+    if not any(getattr(route, "path", "") == "/browser" for route in app.routes):
+        pytest.skip("ONNX Runtime Web could not be had here: the page offers the server mode alone")
+    with live_server(app) as port, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda request: requests.append((request.method, request.url)))
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function("document.body.dataset.mode === 'browser'", timeout=60_000)
+        assert page.is_checked("#inbrowser")
+        page.set_input_files("#file", str(astronaut))
+        page.wait_for_function("document.body.dataset.faces === '1'", timeout=30_000)
+        assert page.text_content("#faces li").startswith("face #1: happy")
+        browser.close()
+    assert all(method == "GET" for method, _ in requests)  # no POST /predict, no WebSocket
+    assert not any(url.endswith(("/predict", "/ws")) for _, url in requests)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +26,7 @@ from vitfer.runtime.predictor import Predictor
 from vitfer.runtime.tracking import FaceTracker
 from vitfer.serving.limits import ServeLimits
 from vitfer.runtime.sources import decode_image_bytes
-from vitfer.errors import ImageTooLarge, SourceError
+from vitfer.errors import ImageTooLarge, SourceError, VitferError
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/", "application/octet-stream")
@@ -364,7 +365,39 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
                                    swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    browser = browser_folder(predictor)
+    if browser is not None:  # the page's "run in this browser" mode: the same files as `vitfer export --web`
+        app.mount("/browser", StaticFiles(directory=browser), name="browser")
     return app
+
+
+def browser_folder(predictor: Predictor) -> Path | None:
+    """The in-browser mode's folder for this server's model (made once into the cache), or None where it cannot
+    be had: a model PyTorch runs, or ONNX Runtime Web neither cached nor downloadable (the page then offers the
+    server mode alone)."""
+    import hashlib
+    import logging
+
+    from vitfer.hub import ORT_WEB_VERSION, cache_root
+    from vitfer.web.export import export_web
+
+    path = getattr(predictor.backend, "path", None)
+    if path is None:
+        return None
+    key = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    folder = cache_root() / "web" / f"{predictor.model_name}-{key}-ort{ORT_WEB_VERSION}"
+    if (folder / "model.json").is_file():
+        return folder
+    partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
+    try:
+        export_web(partial, path, exist_ok=True)
+        os.replace(partial, folder)  # whole or not at all; a second server process may have won: fine
+    except VitferError as err:
+        logging.getLogger(__name__).warning("the page's in-browser mode is off: %s", err)
+        return None
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder if (folder / "model.json").is_file() else None
 
 
 SETTINGS_ENV = "VITFER_SERVE_SETTINGS"

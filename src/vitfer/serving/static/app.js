@@ -9,6 +9,50 @@ const faceList = document.getElementById("faces");
 const stats = document.getElementById("stats");
 const grab = document.createElement("canvas");
 let socket = null, stream = null, sentAt = 0, frames = [], running = false, last = null;
+let local = false, localTrack = null;  // "run in this browser": vitfer.js and ONNX Runtime Web, no frame sent
+const inBrowser = document.getElementById("inbrowser"), modeNote = document.getElementById("mode");
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src; script.onload = resolve; script.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.appendChild(script);
+  });
+}
+
+// The in-browser engine, where this browser and this server offer it; the switch starts on when they do.
+async function offerInBrowser() {
+  try {
+    if (typeof WebAssembly !== "object") throw new Error("this browser has no WebAssembly");
+    await loadScript("/browser/ort/ort.wasm.min.js");
+    await loadScript("/browser/vitfer.js");
+    await vitfer.load("/browser");
+    inBrowser.disabled = false; inBrowser.checked = true; local = true;
+    modeNote.textContent = "";
+  } catch (err) {
+    inBrowser.checked = false; local = false;
+    modeNote.textContent = `(not available here: ${err.message}; frames go to this server)`;
+  }
+  document.body.dataset.mode = local ? "browser" : "server";
+}
+
+inBrowser.onchange = () => {
+  stop();
+  local = inBrowser.checked;
+  document.body.dataset.mode = local ? "browser" : "server";
+};
+
+async function localLoop() {
+  if (!running || !local) return;
+  if (video.videoWidth) {
+    sentAt = performance.now();
+    grab.width = video.videoWidth; grab.height = video.videoHeight;
+    grab.getContext("2d").drawImage(video, 0, 0);
+    const faces = localTrack(await vitfer.predict(grab));
+    if (running) { showFaces({ faces }, video.videoWidth, video.videoHeight); updateStats(true); }
+  }
+  requestAnimationFrame(localLoop);
+}
 
 // Where the picture's pixels are shown inside the stage: media elements keep their aspect ratio (a video is
 // letterboxed inside its box), so the overlay is sized and placed on the picture itself, not on the element.
@@ -100,6 +144,13 @@ async function start() {
   }
   photo.hidden = true; placeholder.hidden = true; video.hidden = false; video.srcObject = stream;
   frames = [];
+  document.getElementById("start").disabled = true;
+  document.getElementById("stop").disabled = false;
+  if (local) {  // nothing leaves the page: frames are classified here
+    localTrack = vitfer.tracker(); running = true;
+    video.onplaying = localLoop;
+    return;
+  }
   socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   socket.onmessage = event => {
     const result = JSON.parse(event.data);
@@ -109,8 +160,6 @@ async function start() {
   };
   socket.onopen = () => { running = true; video.onplaying = sendFrame; sendFrame(); };
   socket.onclose = () => { running = false; };
-  document.getElementById("start").disabled = true;
-  document.getElementById("stop").disabled = false;
 }
 
 function stop() {
@@ -126,15 +175,19 @@ function stop() {
 async function uploadPhoto(file) {
   stop();
   clearFaces();
-  const body = new FormData();
-  body.append("file", file);
   sentAt = performance.now();
   let response, result;
-  try {
-    response = await fetch("/predict", { method: "POST", body });
-    result = await response.json();
-  } catch (err) {
-    response = { ok: false }; result = { error: `the server did not answer (${err.message})` };
+  if (local) {  // the photo stays in this page
+    [response, result] = await classifyHere(file);
+  } else {
+    const body = new FormData();
+    body.append("file", file);
+    try {
+      response = await fetch("/predict", { method: "POST", body });
+      result = await response.json();
+    } catch (err) {
+      response = { ok: false }; result = { error: `the server did not answer (${err.message})` };
+    }
   }
   if (!response.ok) {  // nothing of an earlier photo stays on the page beside this error
     photo.hidden = true; photo.removeAttribute("src"); video.hidden = true; placeholder.hidden = false;
@@ -146,6 +199,19 @@ async function uploadPhoto(file) {
   placeholder.hidden = true; video.hidden = true; photo.hidden = false; photo.src = URL.createObjectURL(file);
 }
 
+async function classifyHere(file) {
+  const image = new Image();
+  image.src = URL.createObjectURL(file);
+  try { await image.decode(); } catch {
+    return [{ ok: false }, { error: `${file.name} is not an image this browser can read` }];
+  }
+  grab.width = image.naturalWidth; grab.height = image.naturalHeight;
+  grab.getContext("2d").drawImage(image, 0, 0);
+  const faces = await vitfer.predict(grab);
+  return [{ ok: true }, { faces, width: grab.width, height: grab.height }];
+}
+
+offerInBrowser();
 window.addEventListener("resize", () => last && showFaces(last.result, last.width, last.height));
 document.getElementById("start").onclick = start;
 document.getElementById("stop").onclick = stop;
