@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import cv2
-import numpy as np
 from PIL import Image
 
 README = Path(__file__).resolve().parents[1] / "README.md"

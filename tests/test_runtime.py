@@ -866,3 +866,55 @@ def test_the_command_answers_h_version_and_lists_the_shipped_models_first():
     assert listed.exit_code == 0 and listed.output.splitlines()[0] == "shipped models (--model NAME):"
     assert len(listed.output.splitlines()) == 5 and "vit_base" not in listed.output  # timm's list: --all
     assert "vit_base_patch16_224" in runner.invoke(app, ["models", "--all"]).output
+
+
+def test_an_onnx_graph_that_disagrees_with_its_description_is_refused(tmp_path):
+    """A graph whose outputs are not one score per label (3 for 7) must not answer with three probabilities."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from vitfer.errors import ModelError
+    from vitfer.meta import ModelMeta
+
+    meta = ModelMeta({"name": "cnn3"}, Preprocess(img_size=48, in_channels=1), EMOTIONS_7)
+    for outputs, inputs, message in ((3, [1, 48, 48], "gives .* scores per face for 7 labels"),
+                                     (7, [1, 64, 64], "its graph takes")):
+        x = helper.make_tensor_value_info("input", TensorProto.UINT8, ["batch", *inputs])
+        y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", outputs])
+        nodes = [helper.make_node("Cast", ["input"], ["f"], to=TensorProto.FLOAT),
+                 helper.make_node("ReduceMean", ["f"], ["m"], keepdims=0, axes=[2, 3]),
+                 helper.make_node("Tile", ["m", "reps"], ["logits"])]
+        reps = helper.make_tensor("reps", TensorProto.INT64, [2], [1, outputs])
+        model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [reps]),
+                                  opset_imports=[helper.make_opsetid("", 13)])
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "vitfer", json.dumps(meta.to_dict())
+        path = tmp_path / f"bad{outputs}.onnx"
+        onnx.save(model, str(path))
+        with pytest.raises(ModelError, match=message):
+            OnnxBackend(path)
+
+
+def test_outputs_that_cannot_be_folders_and_folders_that_look_like_images(tmp_path, astronaut):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for extra in ([], ["--exist-ok"]):
+        result = CliRunner().invoke(app, ["predict", str(astronaut), "--out", str(notes), *extra])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and "is a file" in result.output
+    assert notes.read_text() == "mine" and not (tmp_path / "notes.txt2").exists()
+    folder = tmp_path / "photos"
+    (folder / "album.jpg").mkdir(parents=True)  # a folder with an image's name, holding an image
+    cv2.imwrite(str(folder / "album.jpg" / "inside.jpg"), cv2.imread(str(astronaut)))
+    summary = run_prediction(str(folder), out_dir=None, echo=lambda line: None)
+    assert summary.frames == 1 and summary.errors == []  # the image inside, once; the folder is no error
+
+
+def test_serving_the_network_says_so(monkeypatch, capsys):
+    import vitfer.serving.app as serving
+    from vitfer import api
+
+    monkeypatch.setattr(serving, "serve", lambda *args: None)
+    api.serve(host="0.0.0.0")
+    assert "answers every machine" in capsys.readouterr().err
+    api.serve(host="127.0.0.1")
+    assert capsys.readouterr().err == ""

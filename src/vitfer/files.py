@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vitfer.errors import OutputError
+
 
 def increment_path(path: str | Path, exist_ok: bool = False, sep: str = "",
                    taken: Callable[[Path], bool] | None = None) -> Path:
@@ -22,6 +24,9 @@ def increment_path(path: str | Path, exist_ok: bool = False, sep: str = "",
     path = Path(path)
     if not path.name:  # "." or "/": its own name, so that a sibling can be named after it
         path = path.resolve()
+    for folder in (path, *path.parents):
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"cannot use {path} as an output folder: {folder} is a file")
     taken = taken or (lambda p: p.exists() and not (p.is_dir() and not any(p.iterdir())))
     if exist_ok or not taken(path):
         return path
@@ -29,7 +34,7 @@ def increment_path(path: str | Path, exist_ok: bool = False, sep: str = "",
         candidate = path.with_name(f"{path.name}{sep}{number}")
         if not taken(candidate):
             return candidate
-    raise FileExistsError(f"no free output folder next to {path}; pass exist_ok to reuse it")
+    raise OutputError(f"no free output folder next to {path}; pass exist_ok to reuse it")
 
 
 @contextmanager

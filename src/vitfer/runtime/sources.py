@@ -76,8 +76,12 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read one image file as BGR uint8, or raise SourceError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"image not found: {path}")
-    return decode_image_bytes(path.read_bytes(), str(path), max_pixels)
+        raise SourceError(f"image not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        data = path.read_bytes()
+    except OSError as err:  # permissions, a file that vanished, a disk error: this input is skipped, named
+        raise SourceError(f"cannot read {path}: {err.strerror or err}") from None
+    return decode_image_bytes(data, str(path), max_pixels)
 
 
 #: live network streams OpenCV's FFmpeg reads
@@ -186,11 +190,12 @@ class Source:
 
     def image_paths(self) -> list[Path]:
         """The image files of an image, folder or glob source, sorted; SourceError when there are none."""
-        if self.kind == "folder":
-            paths = sorted(p for p in Path(self.value).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if self.kind == "folder":  # files only: a folder called "album.jpg" is walked, not read as an image
+            paths = sorted(p for p in Path(self.value).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                           and p.is_file())
         elif self.kind == "glob":
             paths = sorted(Path(p) for p in glob.glob(str(self.value), recursive=True)
-                           if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+                           if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file())
         elif self.kind == "files":
             paths = [Path(p).resolve() for p in self.value]
         elif self.kind == "url":
