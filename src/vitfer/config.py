@@ -125,9 +125,29 @@ class Config:
         return dataclasses.asdict(self)
 
 
+#: bounds of numeric settings, checked when a recipe is read (lowest, highest; None: unbounded)
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "data.num_classes": (2, 8), "data.size": (8, 1024), "data.channels": (1, 3), "data.balance_power": (0, 4),
+    "data.oversample_factor": (1, 100), "data.undersample_limit": (1, None), "data.expand_per_class": (0, 1_000_000),
+    "data.folds": (0, 1000), "data.fold": (0, 999),
+    "model.img_size": (8, 1024), "model.head_dropout": (0, 1), "model.drop_path_rate": (0, 1),
+    "model.gradual_unfreeze_every": (0, None),
+    "augment.hflip": (0, 1), "augment.rotation": (0, 180), "augment.translate": (0, 1), "augment.resized_crop": (0, 1),
+    "augment.brightness": (0, 1), "augment.contrast": (0, 1), "augment.blur": (0, 1), "augment.erasing": (0, 1),
+    "augment.mixup": (0, None), "augment.cutmix": (0, None),
+    "train.epochs": (1, 100_000), "train.batch_size": (1, 1_000_000), "train.lr": (0, 10), "train.weight_decay": (0, 10),
+    "train.momentum": (0, 1), "train.sam_rho": (0, 10), "train.layer_decay": (0, 1), "train.focal_gamma": (0, 100),
+    "train.label_smoothing": (0, 1), "train.aux_weight": (0, 100), "train.distill_alpha": (0, 1),
+    "train.distill_temperature": (0, 100), "train.warmup_epochs": (0, 100_000), "train.step_size": (1, None),
+    "train.step_gamma": (0, 1), "train.plateau_patience": (0, None), "train.plateau_factor": (0, 1),
+    "train.min_lr": (0, 10), "train.early_stop_patience": (0, None), "train.ema_decay": (0, 1),
+    "train.num_nodes": (1, None), "train.threads": (1, 1024),
+}
+
+
 def _fill(cls: type, values: dict[str, Any], where: str) -> Any:
     if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'} must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{where.rstrip('.') or 'config'} must be a mapping of keys, got {type(values).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
@@ -138,26 +158,63 @@ def _fill(cls: type, values: dict[str, Any], where: str) -> Any:
         default = known[key].default_factory() if known[key].default_factory is not dataclasses.MISSING else None
         if dataclasses.is_dataclass(default):
             kwargs[key] = _fill(type(default), value or {}, f"{where}{key}.")
-        elif isinstance(value, list) and key in ("scale",):
-            kwargs[key] = tuple(value)
         else:
-            kwargs[key] = _coerce(value, str(known[key].type), f"{where}{key}")
+            kwargs[key] = _checked(value, str(known[key].type), f"{where}{key}")
     return cls(**kwargs)
 
 
-def _coerce(value: Any, annotation: str, where: str) -> Any:
-    """Accept numbers that YAML left as strings (PyYAML reads '3e-4' as text) for float fields."""
-    if isinstance(value, str) and "float" in annotation and "str" not in annotation:
+def _checked(value: Any, annotation: str, where: str) -> Any:
+    """``value`` as the field's type wants it (numbers YAML left as text, such as '3e-4', become numbers), and
+    within its range where one is known; else a ConfigError naming the key."""
+    if annotation.startswith("Optional["):
+        annotation = annotation[len("Optional["):-1] + " | None"
+    kinds = [part.strip() for part in annotation.split("|")]
+    if value is None:
+        if "None" in kinds:
+            return None
+        raise ConfigError(f"config key {where} needs a value")
+    if "str" in kinds and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # a folder called 2024, which YAML reads as a number
+    if isinstance(value, str) and any(k in ("float", "int") for k in kinds) and "str" not in kinds:
         try:
-            return float(value)
+            value = float(value) if "float" in kinds else int(value)
         except ValueError:
             raise ConfigError(f"config key {where} needs a number, got {value!r}") from None
+    fits = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str),
+            "dict": lambda v: isinstance(v, dict), "list[str]": lambda v: isinstance(v, list) and all(
+                isinstance(item, str) for item in v),
+            "tuple[float, float]": lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(
+                isinstance(item, (int, float)) and not isinstance(item, bool) for item in v)}
+    checks = [fits[k] for k in kinds if k in fits]
+    if checks and not any(check(value) for check in checks):
+        wanted = " or ".join(k for k in kinds if k != "None")
+        raise ConfigError(f"config key {where} needs {wanted}, got {value!r} ({type(value).__name__})")
+    if "tuple[float, float]" in kinds:
+        value = tuple(value)
+    low, high = RANGES.get(where, (None, None))
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            (low is not None and value < low) or (high is not None and value > high)):
+        bounds = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+        raise ConfigError(f"config key {where} must be {bounds}, got {value}")
     return value
 
 
 def config_from_dict(values: dict[str, Any]) -> Config:
     """Build a Config, rejecting keys that do not exist (with a close-match hint)."""
     return _fill(Config, values or {}, "")
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error; tags that build Python objects are named as what safe loading refuses."""
+    text = str(err)
+    if "python/" in text or "could not determine a constructor" in text:
+        return ("it uses a tag that would build Python objects (!!python/...); recipes are read with YAML's safe "
+                "loader, which refuses them")
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(err, 'problem', None) or text.splitlines()[0]}{where}"
 
 
 def set_dotted(values: dict[str, Any], dotted: str) -> None:
@@ -167,9 +224,14 @@ def set_dotted(values: dict[str, Any], dotted: str) -> None:
     key, raw = dotted.split("=", 1)
     node = values
     parts = key.split(".")
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1]):
         node = node.setdefault(part, {})
-    node[parts[-1]] = yaml.safe_load(raw)
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {dotted!r}: its value is not valid YAML ({_yaml_problem(err)})") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -184,7 +246,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        values = yaml.safe_load(path.read_text()) or {}
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: {_yaml_problem(err)}") from None
     for override in overrides or []:
         set_dotted(values, override)
     return config_from_dict(values)
