@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from timing import publish  # benchmarks/timing.py
+
 import cv2
 
 from vitfer.shipped import EXAMPLE_IMAGE
@@ -113,10 +115,7 @@ def main() -> None:
               for name, fps, ms, photo in rows]
     text = (f"{os.cpu_count()} cores, Chromium headless; `python benchmarks/browser.py --seconds {args.seconds:g}`\n\n"
             + "\n".join(lines) + f"\n\nExported folder: {size:.1f} MB (budget {SIZE_BUDGET_MB} MB).\n")
-    print(text)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')}\n\n{text}")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

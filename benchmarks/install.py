@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import publish  # benchmarks/timing.py
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "src" / "vitfer" / "assets" / "example.jpg"
 #: run in the environment under test: seconds and peak RSS of one call, JSON on the last line
@@ -125,10 +127,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     text = (f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
             f"`python benchmarks/install.py --fer-version {args.fer_version}`\n\n{table(rows)}\n")
-    print(text)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')}\n\n{text}")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The timing loop of the benchmarks (no vitfer import: fer's own environment runs it too)."""
+"""The timing loop and the report of the benchmarks (no vitfer import: fer's own environment runs it too)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -14,3 +15,11 @@ def timed(fn, repeats: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - start)
     return out
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a benchmark's report and, with ``out``, append it under a dated heading to that Markdown file."""
+    print(text)
+    if out:
+        with open(out, "a") as handle:
+            handle.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')}\n\n{text}")

@@ -133,3 +133,16 @@ def write_ferplus(root: Path, votes: list[list[int]] | None = None) -> Path:
 @pytest.fixture
 def ferplus_folder(tmp_path: Path) -> Path:
     return write_ferplus(tmp_path / "ferplus")
+
+
+def fake_camera(image_path: Path, out: Path, frames: int = 30) -> Path:
+    """A Y4M clip of one photo at 640 x 480, which Chromium's fake camera plays (--use-file-for-fake-video-capture)."""
+    import cv2
+
+    frame = cv2.resize(cv2.imread(str(image_path)), (640, 480))
+    yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
+    with open(out, "wb") as handle:
+        handle.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            handle.write(b"FRAME\n" + yuv)
+    return out

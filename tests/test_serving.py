@@ -10,6 +10,8 @@ import time
 import cv2
 import numpy as np
 import pytest
+
+from tests.conftest import fake_camera
 from fastapi.testclient import TestClient
 
 from vitfer.serving.app import ApiError, InferenceGate, create_app, loopback_hosts
@@ -239,14 +241,7 @@ def test_browser_page_draws_boxes_on_the_faces_at_two_widths(tmp_path, tiny_chec
     phone width: the drawn box must sit on the face, Stop must clear it, a photo shows a latency and a face list."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser test needs the playwright package")
 
-    # Chromium's fake camera reads a Y4M (or MJPEG) file: write 30 frames of the photo.
-    frame = cv2.resize(cv2.imread(str(astronaut)), (640, 480))
-    video = tmp_path / "camera.y4m"
-    yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
-    with open(video, "wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(30):
-            out.write(b"FRAME\n" + yuv)
+    video = fake_camera(astronaut, tmp_path / "camera.y4m")
     shots = os.environ.get("VITFER_ARTIFACTS", str(tmp_path))
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import fake_camera
+
 from vitfer.errors import ArgumentError, OutputError
 from vitfer.runtime.predictor import Predictor
 from vitfer.web.export import SIZE_BUDGET_MB, export_web, folder_size_mb
@@ -109,13 +111,7 @@ def test_the_browser_gives_pythons_answers_and_sends_no_image_anywhere(web_folde
 @needs_chromium
 def test_the_camera_page_boxes_the_face_and_works_offline_once_loaded(web_folder, astronaut, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
-    frame = cv2.resize(cv2.imread(str(astronaut)), (640, 480))
-    video = tmp_path / "camera.y4m"
-    yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
-    with open(video, "wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(30):
-            out.write(b"FRAME\n" + yuv)
+    video = fake_camera(astronaut, tmp_path / "camera.y4m")
     with static_server(web_folder) as origin, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -130,7 +126,7 @@ def test_the_camera_page_boxes_the_face_and_works_offline_once_loaded(web_folder
         faces = json.loads(page.evaluate("document.body.dataset.result"))
         assert faces[0]["label"] == "happy" and faces[0]["face_id"] == 0
         x1, y1, x2, y2 = faces[0]["box"]
-        expected = Predictor("default").predict(frame)[0].box
+        expected = Predictor("default").predict(cv2.resize(cv2.imread(str(astronaut)), (640, 480)))[0].box
         assert max(abs(a - b) for a, b in zip((x1, y1, x2, y2), expected)) <= 4  # the box is on her face
         assert page.text_content("#faces li").startswith("face #1: happy")
         page.wait_for_function("document.getElementById('stats').textContent.startsWith('FPS')", timeout=30_000)

@@ -201,12 +201,13 @@ def non_maximum_suppression(boxes: list[FaceBox], iou: float = 0.3) -> list[Face
     """The best-scored box of every group that overlaps by more than ``iou`` (intersection over union)."""
     kept: list[FaceBox] = []
     for box in sorted(boxes, key=lambda b: -b.score):
-        if all(_iou(box, other) <= iou for other in kept):
+        if all(iou(box, other) <= iou for other in kept):
             kept.append(box)
     return kept
 
 
-def _iou(a: FaceBox, b: FaceBox) -> float:
+def iou(a: FaceBox, b: FaceBox) -> float:
+    """Intersection over union of two boxes."""
     width = max(0, min(a.x2, b.x2) - max(a.x1, b.x1))
     height = max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
     inter = width * height
@@ -264,7 +265,7 @@ class FrameSearch:
         again = _scaled(self.detector.detect(cv2.resize(window, None, fx=zoom, fy=zoom,
                                                        interpolation=cv2.INTER_LINEAR)), zoom, 0, 0)
         moved = FaceBox(box.x1 - x1, box.y1 - y1, box.x2 - x1, box.y2 - y1, box.score)
-        return any(_iou(moved, other) > 0.4 for other in again)
+        return any(iou(moved, other) > 0.4 for other in again)
 
 
 def _resized(image: np.ndarray, scale: float) -> np.ndarray:

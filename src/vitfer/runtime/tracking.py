@@ -13,16 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vitfer.runtime.detectors import FaceBox
+from vitfer.runtime.detectors import FaceBox, iou
 from vitfer.errors import SourceError
-
-
-def iou(a: FaceBox, b: FaceBox) -> float:
-    ix = max(0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    iy = max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = ix * iy
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass
@@ -78,27 +70,14 @@ class FaceTracker:
         """Match this frame's boxes to tracks; return (track id, smoothed probabilities) per box. ``looks`` (the
         ``appearance`` of each box) and ``time`` (seconds) let a face lost for up to ``max_gap_s`` keep its id."""
         now = float(time) if time is not None else 0.0
-        pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) if t.missed <= self.max_missed
-                        for bi, b in enumerate(boxes)), reverse=True)
-        used_tracks, assigned = set(), {}
-        for overlap, ti, bi in pairs:
-            if overlap < self.iou_threshold:
-                break
-            if ti in used_tracks or bi in assigned:
-                continue
-            used_tracks.add(ti)
-            assigned[bi] = ti
+        used_tracks: set[int] = set()
+        assigned: dict[int, int] = {}
+        _match(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) if t.missed <= self.max_missed
+                for bi, b in enumerate(boxes)), self.iou_threshold, used_tracks, assigned)
         if looks is not None:  # faces no box overlaps: the same look as a face lost a moment ago?
-            candidates = sorted(((float(looks[bi] @ t.looks), ti, bi) for ti, t in enumerate(self.tracks)
-                                 if ti not in used_tracks and t.looks is not None for bi in range(len(boxes))
-                                 if bi not in assigned), reverse=True)
-            for similarity, ti, bi in candidates:
-                if similarity < self.same_look:
-                    break
-                if ti in used_tracks or bi in assigned:
-                    continue
-                used_tracks.add(ti)
-                assigned[bi] = ti
+            _match(((float(looks[bi] @ t.looks), ti, bi) for ti, t in enumerate(self.tracks)
+                    if ti not in used_tracks and t.looks is not None for bi in range(len(boxes)) if bi not in assigned),
+                   self.same_look, used_tracks, assigned)
         results = []
         for bi, (box, probs) in enumerate(zip(boxes, probabilities)):
             look = looks[bi] if looks is not None else None
@@ -126,3 +105,15 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed
                        or (t.looks is not None and time is not None and now - t.last_seen <= self.max_gap_s)]
         return results
+
+
+def _match(pairs, threshold: float, used_tracks: set[int], assigned: dict[int, int]) -> None:
+    """Greedy matching: the best-scored (score, track, box) pairs first, each track and box once, down to
+    ``threshold``; fills ``used_tracks`` and ``assigned`` (box -> track)."""
+    for score, ti, bi in sorted(pairs, reverse=True):
+        if score < threshold:
+            break
+        if ti in used_tracks or bi in assigned:
+            continue
+        used_tracks.add(ti)
+        assigned[bi] = ti

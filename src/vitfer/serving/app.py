@@ -25,6 +25,7 @@ from vitfer.runtime.detectors import DEFAULT_DETECTOR
 from vitfer.runtime.predictor import Predictor
 from vitfer.runtime.tracking import FaceTracker
 from vitfer.serving.limits import ServeLimits
+from vitfer.web.export import STATIC as WEB_STATIC
 from vitfer.runtime.sources import decode_image_bytes
 from vitfer.errors import ImageTooLarge, SourceError, VitferError
 
@@ -365,6 +366,7 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
                                    swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/shared", StaticFiles(directory=WEB_STATIC), name="shared")  # the stylesheet both pages use
     browser = browser_folder(predictor)
     if browser is not None:  # the page's "run in this browser" mode: the same files as `vitfer export --web`
         app.mount("/browser", StaticFiles(directory=browser), name="browser")
