@@ -156,3 +156,44 @@ def test_data_stats_and_merge_commands_know_the_releases(tmp_path):
                                       "--out", str(tmp_path / "m.csv")])
     assert merged.exit_code == 0, merged.output
     assert set(pd.read_csv(tmp_path / "m.csv")["source"]) == {"affectnet", "jaffe"}
+
+
+def test_file_lists_cannot_reach_outside_their_data_set(tmp_path):
+    """An AffectNet list (or a FER+ label.csv) naming ../../outside/secret.png or an absolute path is refused,
+    named by file and line; a symlinked root still works."""
+    from tests.conftest import write_ferplus
+
+    secret = tmp_path / "outside" / "secret.png"
+    write_image(secret, face_like(3, seed=9))
+    root = affectnet(tmp_path / "AffectNet")
+    training = root / "Manually_Annotated_file_lists" / "training.csv"
+    with open(training, "a") as handle:
+        handle.write('../../outside/secret.png,0,0,48,48,"1",3,0.1,0.1\n')
+        handle.write(f'{secret},0,0,48,48,"1",3,0.1,0.1\n')
+    with pytest.raises(DataError, match="secret.png' lies outside"):
+        read_dataset(root)
+    skipped = read_dataset(root, on_error="skip").attrs["skipped"]
+    assert sum("lies outside" in line for line in skipped) == 2
+    assert not any("secret" in item for item in read_dataset(root, on_error="skip")["item"])
+    linked = tmp_path / "linked"
+    linked.symlink_to(root)
+    assert len(read_dataset(linked, on_error="skip")) == len(read_dataset(root, on_error="skip"))
+
+    ferplus = write_ferplus(tmp_path / "ferplus")
+    with open(ferplus / "FER2013Train" / "label.csv", "a") as handle:
+        handle.write('../../outside/secret.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0\n')
+    with pytest.raises(DataError, match="lies outside"):
+        read_dataset(ferplus)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-1"])
+def test_ferplus_votes_must_be_finite_counts(tmp_path, bad):
+    from tests.conftest import write_ferplus
+
+    root = write_ferplus(tmp_path / "ferplus")
+    label_csv = root / "FER2013Valid" / "label.csv"
+    lines = label_csv.read_text().splitlines()
+    lines[1] = lines[1].rsplit(",", 10)[0] + f",{bad},2,1,1,1,1,1,1,1,1"
+    label_csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"label.csv line 2: .*(finite|non-negative)"):
+        read_dataset(root)

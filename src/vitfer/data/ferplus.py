@@ -7,6 +7,7 @@ anger, disgust, fear, contempt, unknown, NF). Targets are returned over vitfer's
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from vitfer.data.fer2013 import read_fer2013_csv
-from vitfer.data.manifest import SPLITS, OnError, new_manifest, record_problem
+from vitfer.data.manifest import SPLITS, OnError, inside, new_manifest, record_problem
 from vitfer.errors import DataError
 from vitfer.labels import EMOTIONS_8, FERPLUS_COLUMNS, canonical_name
 
@@ -116,8 +117,10 @@ def read_ferplus_votes(root: str | Path, on_error: OnError = "raise") -> pd.Data
             raise DataError(f"{label_csv} is not UTF-8 text") from None
         for number, fields in enumerate(lines, start=1):
             problem = _vote_row_problem(fields)
-            image = root / folder / fields[0].strip() if fields else None
-            if problem is None and not image.is_file():
+            image = inside(root / folder, fields[0].strip()) if problem is None else None
+            if problem is None and image is None:
+                problem = f"image {fields[0].strip()!r} lies outside {root / folder}; refused"
+            elif problem is None and not image.is_file():
                 problem = f"image {fields[0].strip()!r} not found"
             if problem:
                 record_problem(f"{label_csv} line {number}: {problem}", on_error, skipped)
@@ -136,6 +139,8 @@ def _vote_row_problem(fields: list[str]) -> str | None:
         votes = [float(v) for v in fields[-10:]]
     except ValueError:
         return "a vote count is not a number"
+    if not all(math.isfinite(v) for v in votes):
+        return "a vote count is not a finite number (nan or inf)"
     if any(v < 0 for v in votes) or sum(votes) <= 0:
         return "vote counts must be non-negative with a positive total"
     return None

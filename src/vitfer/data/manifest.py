@@ -25,6 +25,19 @@ SPLIT_DIR_NAMES = {
 }
 
 
+def inside(root: Path, relative: str) -> Path | None:
+    """``root / relative`` when it stays inside ``root`` (a symlinked root itself is fine), else None: a file list
+    that names ``../../elsewhere`` or an absolute path must not make a reader open files outside its data set."""
+    if Path(relative).is_absolute():
+        return None
+    path = root / relative
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return path
+
+
 def record_problem(message: str, on_error: OnError, skipped: list[str]) -> None:
     """Bad input: raise DataError with ``message`` (``on_error='raise'``), or note it in ``skipped`` and go on."""
     if on_error == "raise":

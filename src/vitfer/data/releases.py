@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vitfer.data.manifest import OnError, check_dir, new_manifest, record_problem
+from vitfer.data.manifest import OnError, check_dir, inside, new_manifest, record_problem
 from vitfer.errors import DataError
 from vitfer.data.splits import grouped_split, stratified_split
 from vitfer.labels import AFFECTNET_IDS, CKPLUS_IDS, RAFDB_IDS
@@ -87,7 +87,11 @@ def read_affectnet(root: str | Path, on_error: OnError = "raise", seed: int = 0,
             if expression not in AFFECTNET_IDS or w <= 0 or h <= 0:
                 record_problem(f"{where}: unknown expression id {expression} or empty face box", on_error, skipped)
                 continue
-            item = images / row["subDirectory_filePath"]
+            item = inside(images, row["subDirectory_filePath"])
+            if item is None:
+                record_problem(f"{where}: image {row['subDirectory_filePath']!r} lies outside {images}; refused",
+                               on_error, skipped)
+                continue
             if not item.is_file():
                 record_problem(f"{where}: image not found: {item}", on_error, skipped)
                 continue
