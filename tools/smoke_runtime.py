@@ -60,7 +60,9 @@ def main() -> None:
         (folder / "broken.jpg").write_bytes(b"not an image")
         summary = api.predict(str(folder), out=work / "folder", save=work / "faces.jsonl", echo=lambda line: None)
         rows = [json.loads(line) for line in (work / "faces.jsonl").read_text().splitlines()]
-        check(summary.frames == 2 and len(summary.errors) == 1 and len(rows) == 2, "a folder, one bad file named")
+        named = [row for row in rows if row.get("error")]
+        check(summary.frames == 2 and len(summary.errors) == 1 and len(rows) == 3 and len(named) == 1
+              and named[0]["source"].endswith("broken.jpg"), "a folder: a row per image, the bad file named")
 
         video = work / "clip.mp4"
         frame = cv2.resize(cv2.imread(str(EXAMPLE_IMAGE)), (320, 320))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -120,6 +121,27 @@ SMOOTHING = ("ema", "window", "none")
 VIDEO_FORMATS = ("mp4", "webm")
 
 
+@functools.cache
+def h264_available() -> bool:
+    """Whether this OpenCV can write H.264, tried once on a throwaway file with FFmpeg's complaints (printed
+    by C code straight to stderr) kept off the user's terminal."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                writer = cv2.VideoWriter(os.path.join(folder, "probe.mp4"), cv2.VideoWriter_fourcc(*"avc1"), 10.0,
+                                         (64, 64))
+                works = writer.isOpened()
+                writer.release()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return works
+
+
 def video_writer(stem: Path, video_format: str, fps: float, width: int, height: int):
     """An OpenCV writer for the annotated video, its path and a note for the user (or None).
 
@@ -131,10 +153,8 @@ def video_writer(stem: Path, video_format: str, fps: float, width: int, height: 
         path = stem.with_suffix(".webm")
         return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height)), path, None
     path = stem.with_suffix(".mp4")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), fps, (width, height))
-    if writer.isOpened():
-        return writer, path, None
-    writer.release()
+    if h264_available():
+        return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"avc1"), fps, (width, height)), path, None
     note = (f"note: {path.name} is MPEG-4 Part 2 (this OpenCV has no H.264 encoder): desktop players play it, "
             "browsers do not; --video-format webm writes a browser-playable WebM (VP8)")
     return cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height)), path, note
