@@ -76,3 +76,20 @@ def test_a_cache_write_that_dies_leaves_no_file(fer_folder, tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         cache.save(tmp_path / "c" / "faces.pt")
     assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_merge_cache_and_export_never_replace_a_file_unasked(tmp_path, fer_folder, tiny_checkpoint):
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+
+    runner = CliRunner()
+    for command, out in ((["data", "merge", str(fer_folder)], tmp_path / "merged.csv"),
+                         (["data", "cache", str(fer_folder)], tmp_path / "faces.pt"),
+                         (["export", str(tiny_checkpoint)], tmp_path / "tiny.onnx")):
+        out.write_text("mine")
+        refused = runner.invoke(app, [*command, "--out", str(out)])
+        assert refused.exit_code == 2 and "exists; pass --exist-ok" in refused.output and out.read_text() == "mine"
+        replaced = runner.invoke(app, [*command, "--out", str(out), "--exist-ok"])
+        assert replaced.exit_code == 0, replaced.output
+        assert out.read_bytes() != b"mine" and not list(tmp_path.glob(".*partial*"))

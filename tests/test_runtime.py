@@ -918,3 +918,15 @@ def test_serving_the_network_says_so(monkeypatch, capsys):
     assert "answers every machine" in capsys.readouterr().err
     api.serve(host="127.0.0.1")
     assert capsys.readouterr().err == ""
+
+
+def test_video_frames_over_the_pixel_limit_are_refused_from_the_header(astronaut_video, monkeypatch):
+    from vitfer.errors import ImageTooLarge
+    from vitfer.runtime import sources
+
+    monkeypatch.setattr(sources, "MAX_PIXELS", 1000)  # a small limit stands in for a 130-megapixel video
+    decoded = []
+    monkeypatch.setattr(cv2.VideoCapture, "read", lambda self: decoded.append(1) or (False, None), raising=False)
+    with pytest.raises(ImageTooLarge, match="over the limit of 1,000 pixels"):
+        list(sources.iter_frames(str(astronaut_video)))
+    assert decoded == []  # refused before a frame was decoded

@@ -448,3 +448,30 @@ def test_the_page_runs_in_the_browser_by_default_and_sends_no_frame(astronaut):
         browser.close()
     assert all(method == "GET" for method, _ in requests)  # no POST /predict, no WebSocket
     assert not any(url.endswith(("/predict", "/ws")) for _, url in requests)
+
+
+def test_a_chunked_upload_over_the_limit_is_cut_off_at_the_limit(tiny_checkpoint):
+    """No Content-Length (chunked): the server answers 413 once the limit is passed, while the client is still
+    sending, instead of spooling everything first."""
+    import select
+
+    app = create_app(tiny_checkpoint, limits=ServeLimits(max_upload_bytes=2_000_000))
+    with live_server(app) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: multipart/form-data; boundary=vitferboundary\r\n\r\n")
+        head = (b"--vitferboundary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n"
+                b"Content-Type: image/jpeg\r\n\r\n")
+        conn.sendall(b"%x\r\n%s\r\n" % (len(head), head))
+        sent, answer = 0, b""
+        while sent < 64 * 1024 * 1024:
+            if select.select([conn], [], [], 0)[0]:
+                answer = conn.recv(65536)
+                break
+            try:
+                conn.sendall(b"10000\r\n" + b"\xff" * 65536 + b"\r\n")
+            except OSError:  # the server closed the connection after answering
+                break
+            sent += 65536
+        answer = answer or conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 8 * 1024 * 1024  # cut off near the 2 MB limit, not after 64 MB

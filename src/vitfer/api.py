@@ -186,6 +186,10 @@ def export(checkpoint: str | Path | None = None, out: str | Path | None = None, 
     target = Path(out) if out else (Path(f"{checkpoint}.onnx") if str(checkpoint) in SHIPPED_NAMES
                                     else path.with_suffix(".onnx"))
     written = [target, target.with_name(target.stem + ".int8.onnx")] if quantize else [target]
+    from vitfer.runtime.rows import check_output_path
+
+    for file in written:  # never over an earlier export unless asked
+        check_output_path(file, exist_ok, "--out")
     cached = backend.onnx_cache_path(path)
     cached = [cached, cached.with_name(cached.stem + ".int8.onnx")] if quantize else [cached]
     if all(file.is_file() for file in cached):  # exported before (a prediction with --backend onnx, say)
@@ -263,8 +267,12 @@ def data_stats(path: str | Path, kind: str = "auto", duplicates: bool = True, on
 
 
 def data_merge(paths: list[str | Path], out: str | Path, num_classes: int = 7, seed: int = 0,
-               on_error: str = "raise"):
-    """Merge data sets into one manifest over the 7- or 8-class label set, written to ``out``; returns it."""
+               on_error: str = "raise", exist_ok: bool = False):
+    """Merge data sets into one manifest over the 7- or 8-class label set, written whole to ``out`` (never over
+    an existing file unless ``exist_ok``); returns it."""
+    from vitfer.runtime.rows import check_output_path
+
+    check_output_path(Path(out), exist_ok, "--out")
     readers = research("vitfer.data.readers", "data merge")
     manifest = research("vitfer.data.manifest", "data merge")
     merged = manifest.merge_manifests([readers.read_dataset(p, on_error=on_error, seed=seed) for p in paths],
@@ -274,8 +282,12 @@ def data_merge(paths: list[str | Path], out: str | Path, num_classes: int = 7, s
 
 
 def data_cache(path: str | Path, out: str | Path, size: int = 48, channels: int = 1, num_classes: int = 7,
-               on_error: str = "raise"):
-    """Decode every face of a data set once into a cache file that later runs load in seconds; returns it."""
+               on_error: str = "raise", exist_ok: bool = False):
+    """Decode every face of a data set once into a cache file that later runs load in seconds (never over an
+    existing file unless ``exist_ok``); returns it."""
+    from vitfer.runtime.rows import check_output_path
+
+    check_output_path(Path(out), exist_ok, "--out")
     readers = research("vitfer.data.readers", "data cache")
     cache_module = research("vitfer.data.cache", "data cache")
     cache = cache_module.build_cache(readers.read_dataset(path, on_error=on_error), size, channels, num_classes,

@@ -109,12 +109,14 @@ def data_merge(
     num_classes: Annotated[int, typer.Option(help="7 or 8 (8 keeps contempt)")] = 7,
     seed: Annotated[int, typer.Option(help="seed of the split for sets without split folders")] = 0,
     on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="replace an existing --out file")] = False,
 ) -> None:
     """Merge several data sets into one manifest over the 7- or 8-class label set."""
     with checked():
         for p in paths:
             checks.existing(p, "data set")
-    merged = run_guarded(api.data_merge, paths, out, num_classes=num_classes, seed=seed, on_error=on_error)
+    merged = run_guarded(api.data_merge, paths, out, num_classes=num_classes, seed=seed, on_error=on_error,
+                         exist_ok=exist_ok)
     typer.echo(merged.groupby(["source", "split"]).size().to_string())
     typer.echo(f"wrote {len(merged)} rows to {out}; skipped {len(merged.attrs.get('skipped', []))}")
 
@@ -127,6 +129,7 @@ def data_cache(
     channels: Annotated[int, typer.Option(help="1 = grayscale, 3 = colour")] = 1,
     num_classes: Annotated[int, typer.Option(help="7 or 8")] = 7,
     on_error: Annotated[str, typer.Option(help="raise | skip")] = "raise",
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="replace an existing --out file")] = False,
 ) -> None:
     """Decode every face once into a uint8 tensor file that later runs load in seconds."""
     with checked():
@@ -135,7 +138,7 @@ def data_cache(
 
     start = time.perf_counter()
     cache = run_guarded(api.data_cache, path, out, size=size, channels=channels, num_classes=num_classes,
-                        on_error=on_error)
+                        on_error=on_error, exist_ok=exist_ok)
     typer.echo(f"cached {len(cache)} faces {tuple(cache.images.shape[1:])} in {time.perf_counter() - start:.1f}s "
                f"-> {out} (skipped {len(cache.skipped)})")
 
@@ -280,8 +283,8 @@ def export_cmd(
     ort_web: Annotated[Optional[Path], typer.Option(help="with --web: a local copy of the onnxruntime-web npm "
                                                          "package (else fetched by name once, checked, cached)")]
     = None,
-    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="with --web: replace the files of a folder that "
-                                                               "holds some")] = False,
+    exist_ok: Annotated[bool, typer.Option("--exist-ok", help="replace an earlier export (with --web: the files of "
+                                                               "a folder that holds some)")] = False,
 ) -> None:
     """Export a checkpoint to ONNX with a dynamic batch axis (--check-data measures what int8 costs), or, with
     --web DIR, a static in-browser page of a shipped model."""

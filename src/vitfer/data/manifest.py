@@ -91,10 +91,9 @@ def write_manifest_csv(manifest: pd.DataFrame, out: str | Path) -> Path:
     """Write a manifest (e.g. a merge) as CSV that ``read_dataset`` reads back, pixels of CSV-born rows included."""
     columns = list(MANIFEST_COLUMNS) + (["pixels"] if "pixels" in manifest.columns else [])
     columns += [c for c in EXTRA_COLUMNS if c in manifest.columns]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    manifest[columns].to_csv(out, index=False)
-    return out
+    from vitfer.files import write_text
+
+    return write_text(out, manifest[columns].to_csv(index=False))  # whole or not at all
 
 
 def read_manifest_csv(path: str | Path, on_error: OnError = "raise") -> pd.DataFrame:

@@ -287,6 +287,12 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                                                                     drawn.shape[1], drawn.shape[0])
                             if note:
                                 say(note)
+                            if not video_out.isOpened():
+                                say(f"note: could not write the annotated video {written}; rows and timelines "
+                                    "are still written")
+                                video_out, out_dir = None, None
+                                summary.out_dir = None  # nothing is announced that is not there
+                                continue
                         video_out.write(drawn)
                     else:
                         write_annotated(drawn, out_dir, result.source, root)

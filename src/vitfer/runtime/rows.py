@@ -30,8 +30,9 @@ def face_rows(result: FrameResult, every_input: bool = False) -> list[dict]:
     return rows
 
 
-def check_output_path(path: Path, exist_ok: bool) -> Path:
-    """Refuse a file that exists (unless ``exist_ok``) or a path under a file, naming it, before any work starts."""
+def check_output_path(path: Path, exist_ok: bool, option: str = "--save") -> Path:
+    """Refuse a file that exists (unless ``exist_ok``) or a path under a file, naming it, before any work starts;
+    ``option`` names the setting in the message."""
     path = Path(path)
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
@@ -39,7 +40,7 @@ def check_output_path(path: Path, exist_ok: bool) -> Path:
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
     if path.exists() and not exist_ok:
-        raise OutputError(f"{path} exists; pass --exist-ok to replace it, or choose another --save")
+        raise OutputError(f"{path} exists; pass --exist-ok to replace it, or choose another {option}")
     return path
 
 

@@ -249,6 +249,11 @@ class Source:
             raise SourceError(f"cannot open {what}")
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > MAX_PIXELS:  # from the stream's header, before a frame is decoded
+            capture.release()
+            raise ImageTooLarge(f"{self.value}: frames of {width}x{height} pixels are over the limit of "
+                                f"{MAX_PIXELS:,} pixels")
         index = 0
         try:
             while max_frames is None or index < max_frames:

@@ -275,7 +275,15 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             raise ApiError(413, f"upload of {int(length)} bytes exceeds the limit of {limits.max_upload_bytes}")
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_files=1, max_fields=4)
+            # read no more than the limit (a chunked upload declares no length), then parse what was read
+            body = await bounded_body(request, limits.max_upload_bytes + 64 * 1024)
+            if len(body) > limits.max_upload_bytes + 64 * 1024:
+                raise ApiError(413, f"upload exceeds the limit of {limits.max_upload_bytes} bytes")
+
+            async def replay() -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            form = await Request(request.scope, replay).form(max_files=1, max_fields=4)
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
                 raise ApiError(422, f"multipart form needs an image in the field 'file' (got: {list(form.keys())})")
@@ -296,12 +304,14 @@ def create_app(model: str | Path | None = None, detector: str = DEFAULT_DETECTOR
             raise ApiError(400, "empty upload: send an image")
         return data, name, options
 
-    async def bounded_body(request: Request) -> bytes:
-        """The request body, read no further than one byte past the upload limit."""
+    async def bounded_body(request: Request, cap: int | None = None) -> bytes:
+        """The request body, read no further than past ``cap`` bytes (default: twice the upload limit, room for
+        base64); the caller's own check then answers 413."""
+        cap = 2 * limits.max_upload_bytes if cap is None else cap
         data = b""
         async for chunk in request.stream():
             data += chunk
-            if len(data) > 2 * limits.max_upload_bytes:  # base64 is 4/3 of the image; the check after says 413
+            if len(data) > cap:
                 break
         return data
 
