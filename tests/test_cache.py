@@ -93,3 +93,28 @@ def test_merge_cache_and_export_never_replace_a_file_unasked(tmp_path, fer_folde
         replaced = runner.invoke(app, [*command, "--out", str(out), "--exist-ok"])
         assert replaced.exit_code == 0, replaced.output
         assert out.read_bytes() != b"mine" and not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_decompression_bomb_in_a_data_set_is_refused_from_its_header(tmp_path):
+    import resource
+
+    from tests.conftest import face_like, write_image
+    from tests.test_serving import png_header
+    from vitfer.data.cache import build_cache
+    from vitfer.data.readers import read_dataset
+    from vitfer.data.stats import image_sizes
+    from vitfer.errors import DataError
+
+    root = tmp_path / "set"
+    for label in ("happy", "sad"):
+        for i in range(3):
+            write_image(root / label / f"{i}.png", face_like(3 if label == "happy" else 4, seed=i))
+    (root / "happy" / "bomb.png").write_bytes(png_header(20000, 20000))  # 400 megapixels, a few bytes
+    manifest = read_dataset(root)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match="bomb.png: image .*over the limit of 120,000,000 pixels"):
+        build_cache(manifest, 48, 1, 7)
+    cache = build_cache(manifest, 48, 1, 7, on_error="skip")
+    assert len(cache) == 6 and any("bomb.png" in line for line in cache.skipped)
+    assert image_sizes(manifest)[(20000, 20000)] == 1  # its size, from the header
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing was decoded

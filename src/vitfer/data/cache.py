@@ -18,10 +18,11 @@ import torch
 from tqdm import tqdm
 
 from vitfer.data.manifest import OnError
-from vitfer.errors import DataError
+from vitfer.errors import DataError, SourceError
 from vitfer.labels import label_set
 from vitfer.files import atomic_write, safe_load
 from vitfer.preprocess import decode_face
+from vitfer.runtime.sources import MAX_PIXELS, decode_image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,10 @@ class FaceCache:
 def decode_image(path: str, size: int, channels: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Read one image file as uint8 ``size`` x ``size`` x C (the input contract's ``decode_face``); raise DataError
     naming the file. ``box`` (x1, y1, x2, y2, e.g. AffectNet's face box) is cropped first, as a square."""
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(f"cannot decode image (corrupt or not an image): {path}")
+    try:
+        image = decode_image_bytes(Path(path).read_bytes(), path, MAX_PIXELS, cv2.IMREAD_UNCHANGED)
+    except (SourceError, OSError) as err:  # a bomb refused from its header, a corrupt file, an unreadable one
+        raise DataError(f"cannot decode image: {err}" if isinstance(err, OSError) else str(err)) from None
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 
 from vitfer.data.cache import FaceCache, pixel_hashes  # noqa: E402
 from vitfer.data.manifest import SPLITS  # noqa: E402
+from vitfer.errors import SourceError  # noqa: E402
 from vitfer.files import save_figure  # noqa: E402
 
 
@@ -44,16 +45,20 @@ def cross_split_duplicates(cache: FaceCache) -> dict[str, int]:
 
 
 def image_sizes(manifest: pd.DataFrame, limit: int = 2000) -> Counter:
-    """Counts of (width, height) over up to ``limit`` image files of a manifest."""
-    import cv2
+    """Counts of (width, height) over up to ``limit`` image files of a manifest, read from their headers (no pixel
+    is decoded: a decompression bomb costs nothing here)."""
+    from vitfer.runtime.sources import MAX_PIXELS, image_header
 
     sizes: Counter = Counter()
     if "pixels" in manifest.columns:
         sizes[(48, 48)] = len(manifest)
         return sizes
     for item in manifest["item"].head(limit):
-        image = cv2.imread(str(item), cv2.IMREAD_UNCHANGED)
-        sizes[(image.shape[1], image.shape[0]) if image is not None else ("unreadable", "")] += 1
+        try:
+            width, height, _ = image_header(Path(item).read_bytes(), str(item), MAX_PIXELS)
+        except (OSError, SourceError):
+            width = height = 0
+        sizes[(width, height) if width else ("unreadable", "")] += 1
     return sizes
 
 

@@ -45,7 +45,8 @@ def image_header(data: bytes, name: str, max_pixels: int) -> tuple[int, int, int
         with Image.open(io.BytesIO(data)) as header:
             return int(header.width), int(header.height), int(getattr(header, "n_frames", 1))
     except Image.DecompressionBombError:  # Pillow's own, higher limit: far over ours too
-        raise ImageTooLarge(f"{name}: image is over the limit of {max_pixels:,} pixels") from None
+        if not data.startswith(b"\x89PNG"):
+            raise ImageTooLarge(f"{name}: image is over the limit of {max_pixels:,} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         pass  # formats Pillow does not know are left to OpenCV, which refuses what it cannot read
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
@@ -54,8 +55,10 @@ def image_header(data: bytes, name: str, max_pixels: int) -> tuple[int, int, int
     return 0, 0, 1
 
 
-def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes as BGR uint8, refusing over ``max_pixels`` before decoding; SourceError names ``name``."""
+def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS,
+                       flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decode image bytes (BGR uint8 by default; OpenCV's ``flags`` otherwise), refusing over ``max_pixels`` before
+    decoding; SourceError names ``name``. Every place that decodes an image file, a data set's too, comes here."""
     if not data:
         raise SourceError(f"{name}: empty file, not an image")
     width, height, frames = image_header(data, name, max_pixels)
@@ -63,7 +66,7 @@ def decode_image_bytes(data: bytes, name: str = "upload", max_pixels: int = MAX_
         raise ImageTooLarge(f"{name}: image of {width}x{height} pixels is over the limit of {max_pixels:,} pixels")
     if frames > 1:
         log.warning("%s: an animated image of %d frames; only its first frame is used", name, frames)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     if image is None:
         raise SourceError(f"{name}: cannot decode image (corrupt or not an image)")
     if image.shape[0] * image.shape[1] > max_pixels:  # a header Pillow could not read
