@@ -322,3 +322,43 @@ def test_every_registered_family_keeps_the_contract(name, tmp_path):
     maps, probs = explain_batch(load_model(path), faces, "gradcam")
     assert maps.shape == (4, 48, 48) and 0 <= maps.min() <= maps.max() <= 1
     assert np.allclose(probs, reference, atol=1e-4)
+
+
+def _tampered(tmp_path, tiny_checkpoint, change) -> "Path":
+    """A copy of the tiny model file with its description changed by ``change(description_dict)``."""
+    data = torch.load(tiny_checkpoint, weights_only=True)
+    change(data["vitfer"])
+    path = tmp_path / "tampered.pt"
+    torch.save(data, path)
+    return path
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d["model_config"].update(surprise=1), "unknown model setting"),
+    (lambda d: d["model_config"]["kwargs"].update(checkpoint_path="/etc/passwd"), "not architecture settings"),
+    (lambda d: d.update(labels=["a", "b", "c"]), "gives 7 scores, its description names 3 labels"),
+    (lambda d: d["preprocess"].update(img_size=100_000), "img_size 100000 is outside"),
+    (lambda d: d["preprocess"].update(decode_size=60_000), "decode_size 60000 is outside"),
+])
+def test_a_model_file_is_checked_before_anything_is_built(tmp_path, tiny_checkpoint, change, message):
+    with pytest.raises(ModelError, match=message):
+        load_model(_tampered(tmp_path, tiny_checkpoint, change))
+
+
+def test_a_small_file_that_would_unpack_to_gigabytes_is_refused_unread(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("archive/data/0", b"\x00" * (64 * 1024 ** 2))  # 64 MB of zeros in some 64 KB
+    assert bomb.stat().st_size < 1024 ** 2
+    with pytest.raises(ModelError, match="compressed .* times"):
+        load_model(bomb)
+
+
+def test_broken_weights_files_are_one_line(tmp_path):
+    broken = tmp_path / "w.safetensors"
+    broken.write_bytes(b"\xff" * 16)
+    with pytest.raises(WeightImportError, match="cannot read"):
+        build_model("hybrid_vit_tiny", 7, pretrained=str(broken))

@@ -274,7 +274,7 @@ def test_a_plain_student_learns_the_teachers_softened_probabilities(tmp_path, fe
     kl = (F.softmax(taught / 4, -1) * (F.log_softmax(taught / 4, -1) - F.log_softmax(student / 4, -1))).sum(-1)
     assert torch.allclose(module._loss(x, y), 0.7 * F.cross_entropy(student, y) + 0.3 * 16 * kl.mean(), atol=1e-6)
     assert soft_distillation_loss(taught, taught, 4.0).abs() < 1e-6  # nothing to learn from itself
-    with pytest.raises(ConfigError, match="distill_alpha must lie in"):
+    with pytest.raises(ConfigError, match="distill_alpha must be 0 to 1"):
         train(tiny_config(tmp_path, fer_folder, name="s3", train={"teacher": str(teacher_run), "distill_alpha": 2}),
               progress=False)
     eight = train(tiny_config(tmp_path, ferplus_folder, name="eight", train={"epochs": 1, "batch_size": 4},

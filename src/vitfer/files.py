@@ -75,6 +75,30 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
+#: what a PyTorch file may unpack to (vitfer's largest model files are far smaller; a ViT-L checkpoint fits)
+MAX_UNPACKED_BYTES = 8 * 1024 ** 3
+
+
+def check_declared_sizes(path: Path, error: type[Exception]) -> None:
+    """Refuse a PyTorch file (a zip) by the sizes its entries declare, before any tensor is made: over
+    ``MAX_UNPACKED_BYTES`` in all, or a compressed entry (torch never writes them; a small file that would unpack
+    to gigabytes does)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip (an old pickle format): torch.load's own checks apply
+    total = sum(entry.file_size for entry in entries)
+    packed = [entry for entry in entries if entry.compress_type != zipfile.ZIP_STORED
+              and entry.file_size > 100 * max(entry.compress_size, 1) and entry.file_size > 1024 ** 2]
+    if total > MAX_UNPACKED_BYTES or packed:
+        raise error(f"refusing to load {path}: it declares {total / 1024 ** 2:,.0f} MB of contents"
+                    + (f", {packed[0].filename} compressed {packed[0].file_size // max(packed[0].compress_size, 1)}"
+                       " times" if packed else "") + "; vitfer files are stored uncompressed and far smaller")
+
+
 def safe_load(path: Path, error: type[Exception]) -> object:
     """The one loader of PyTorch files (model files, checkpoints, weights, face caches): ``torch.load`` that never
     runs code from the file: tensors and plain data only (``weights_only``).
@@ -85,6 +109,7 @@ def safe_load(path: Path, error: type[Exception]) -> object:
 
     import torch  # the research floor's files; the runtime never calls this
 
+    check_declared_sizes(Path(path), error)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

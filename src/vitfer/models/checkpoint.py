@@ -81,9 +81,9 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     """
     data = read_checkpoint(path)
     meta = data["vitfer"]
-    from vitfer.models.factory import ModelConfig, build_from_config
+    from vitfer.models.factory import build_from_config, checked_model_config
 
-    config = ModelConfig(**meta.model_config)
+    config = checked_model_config(meta, path)  # every key and size checked before anything is built
     model = build_from_config(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in model_state(data).items()}
     try:
@@ -91,6 +91,12 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     except RuntimeError as err:
         raise ModelError(f"{path}: weights do not fit model {config.name!r}: {err}") from None
     model.to(device).eval()
+    with torch.no_grad():  # the head must give one score per label, or answers would be misread
+        side = meta.preprocess.img_size
+        outputs = model(torch.zeros(1, meta.preprocess.in_channels, side, side)).shape[-1]
+    if outputs != len(meta.labels):
+        raise ModelError(f"{path}: the model gives {outputs} scores, its description names {len(meta.labels)} "
+                         f"labels ({', '.join(meta.labels)})")
     return LoadedModel(model, meta.preprocess, meta.labels, meta)
 
 

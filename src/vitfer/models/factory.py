@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import timm
@@ -47,6 +47,54 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: architecture settings a model file may pass on to its family (timm's or vitfer's own); anything else (a
+#: checkpoint_path that would make timm open another file, say) is refused
+MODEL_KWARGS = {"depth", "embed_dim", "num_heads", "mlp_ratio", "patch_size", "stem_blocks", "tokenizer_layers",
+                "qkv_bias", "drop_rate", "attn_drop_rate", "proj_drop_rate", "pos_drop_rate", "class_token",
+                "global_pool", "reg_tokens", "no_embed_class", "init_values", "width", "widths", "channels"}
+#: bounds of a model file's sizes: far beyond any real model, far below an allocation that fells the machine
+SIZE_BOUNDS = {"img_size": (8, 1024), "decode_size": (8, 1024), "num_classes": (2, 1000), "aux_classes": (0, 1000)}
+
+
+def _plain(value, depth: int = 0) -> bool:
+    """Numbers, flags, strings, None, and lists or mappings of them (two levels at most)."""
+    if value is None or isinstance(value, (int, float, bool, str)):
+        return True
+    if depth < 2 and isinstance(value, (list, tuple)):
+        return all(_plain(item, depth + 1) for item in value)
+    if depth < 2 and isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def checked_model_config(meta, path) -> ModelConfig:
+    """A model file's architecture, checked against the allow-lists and bounds above before anything is built."""
+    values = dict(meta.model_config)
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ModelError(f"{path}: unknown model setting(s) {', '.join(unknown)} in its description")
+    extra = dict(values.get("kwargs") or {})
+    hf_config = extra.pop("hf_config", {})  # a Hugging Face encoder's own config: plain values, read by HF alone
+    if not isinstance(hf_config, dict) or not all(_plain(v) for v in hf_config.values()):
+        raise ModelError(f"{path}: its Hugging Face config must hold plain values only")
+    if set(extra) - MODEL_KWARGS:
+        bad = sorted(set(extra) - MODEL_KWARGS)
+        raise ModelError(f"{path}: model settings {', '.join(map(str, bad))} are not architecture settings vitfer "
+                         "passes on; refused")
+    if any(not isinstance(v, (int, float, bool, str)) or (isinstance(v, str) and len(v) > 32) for v in extra.values()):
+        raise ModelError(f"{path}: model settings must be numbers, flags or short names")
+    sizes = [(key, values.get(key)) for key in ("img_size", "num_classes", "aux_classes")]
+    sizes += [("img_size", meta.preprocess.img_size), ("decode_size", meta.preprocess.decode_size)]
+    for key, value in sizes:
+        low, high = SIZE_BOUNDS[key]
+        if value is not None and (not isinstance(value, int) or not low <= value <= high):
+            raise ModelError(f"{path}: {key} {value!r} is outside {low}-{high}; refused")
+    if meta.preprocess.in_channels not in (1, 3):
+        raise ModelError(f"{path}: in_channels {meta.preprocess.in_channels!r} must be 1 or 3")
+    return ModelConfig(**values)
 
 
 class FERNet(nn.Module):

@@ -53,7 +53,10 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as err:  # noqa: BLE001 - a broken header raises the library's own types
+            raise WeightImportError(f"cannot read {path}: {str(err).splitlines()[0] or type(err).__name__}") from None
     else:
         state = safe_load(path, WeightImportError)
     if isinstance(state, dict) and "state_dict" in state:
