@@ -197,11 +197,11 @@ def create_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None 
     return DETECTOR_FACTORIES[name](model_path, threshold, min_size)
 
 
-def non_maximum_suppression(boxes: list[FaceBox], iou: float = 0.3) -> list[FaceBox]:
-    """The best-scored box of every group that overlaps by more than ``iou`` (intersection over union)."""
+def non_maximum_suppression(boxes: list[FaceBox], threshold: float = 0.3) -> list[FaceBox]:
+    """The best-scored box of every group that overlaps by more than ``threshold`` (intersection over union)."""
     kept: list[FaceBox] = []
     for box in sorted(boxes, key=lambda b: -b.score):
-        if all(iou(box, other) <= iou for other in kept):
+        if all(iou(box, other) <= threshold for other in kept):
             kept.append(box)
     return kept
 
