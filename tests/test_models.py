@@ -324,7 +324,7 @@ def test_every_registered_family_keeps_the_contract(name, tmp_path):
     assert np.allclose(probs, reference, atol=1e-4)
 
 
-def _tampered(tmp_path, tiny_checkpoint, change) -> "Path":
+def _tampered(tmp_path, tiny_checkpoint, change):
     """A copy of the tiny model file with its description changed by ``change(description_dict)``."""
     data = torch.load(tiny_checkpoint, weights_only=True)
     change(data["vitfer"])

@@ -930,3 +930,21 @@ def test_video_frames_over_the_pixel_limit_are_refused_from_the_header(astronaut
     with pytest.raises(ImageTooLarge, match="over the limit of 1,000 pixels"):
         list(sources.iter_frames(str(astronaut_video)))
     assert decoded == []  # refused before a frame was decoded
+
+
+def test_workers_default_to_one_per_core_for_many_photos_only(tmp_path, astronaut):
+    from vitfer.runtime.predict import default_workers
+    from vitfer.runtime.sources import Source
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(130):
+        (folder / f"{i}.jpg").write_bytes(astronaut.read_bytes())
+    assert default_workers(Source.of(str(folder)), cores=2) == 2
+    assert default_workers(Source.of(str(folder)), cores=8) == 2  # 130 images: 2 workers' worth
+    assert default_workers(Source.of(str(folder)), cores=1) == 1
+    assert default_workers(Source.of(str(astronaut)), cores=8) == 1
+    few = tmp_path / "few"
+    few.mkdir()
+    (few / "a.jpg").write_bytes(astronaut.read_bytes())
+    assert default_workers(Source.of(str(few)), cores=8) == 1

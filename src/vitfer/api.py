@@ -55,7 +55,7 @@ def predict(source: Any = "example", model: str | Path | None = "default", detec
             detector_model: str | Path | None = None, threshold: float = 0.5, min_face: int = 24,
             backend: str = "auto", out: str | Path | None = "runs/predict", save: str | Path | None = None,
             smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
-            on_error: str = "skip", exist_ok: bool = False, workers: int = 1, threads: int | None = None,
+            on_error: str = "skip", exist_ok: bool = False, workers: int | None = None, threads: int | None = None,
             device: str | None = None, min_confidence: float = 0.0, video_format: str = "mp4",
             echo: Callable[[str], None] = print,
             progress: bool = False, on_result: Callable | None = None):

@@ -225,7 +225,9 @@ def predict_cmd(
                                                "| raise (stop at the first)")] = "skip",
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="reuse --out and replace an existing --save file "
                                                                "(else runs/predict2, ... and a refusal)")] = False,
-    workers: Annotated[int, typer.Option(help="processes for a folder or glob (one thread each)")] = 1,
+    workers: Annotated[Optional[int], typer.Option(help="processes for a folder, glob or list of images (one thread "
+                                                        "each); default: one per core (4 at most) from 128 images "
+                                                        "on, else 1", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: the library's)")] = None,
     device: DeviceOption = "cpu",
     min_confidence: Annotated[float, typer.Option(help="label a face 'uncertain' when its calibrated top probability "

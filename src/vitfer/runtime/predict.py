@@ -87,6 +87,19 @@ def _predict_one(job: tuple) -> FrameResult:
     return result
 
 
+#: a folder needs this many images before worker processes pay for their start (each loads the model: ~1 s)
+IMAGES_PER_EXTRA_WORKER = 64
+
+
+def default_workers(source: Source, cores: int | None = None) -> int:
+    """Processes for a source when none are asked for: one per core (4 at most) for a folder, glob or list of
+    many photos, where each image's one face runs on one thread and the cores would idle; else 1."""
+    if source.kind not in ("folder", "glob", "files"):
+        return 1
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(cores, 4, len(source.image_paths()) // IMAGES_PER_EXTRA_WORKER))
+
+
 def parallel_results(source: Source, workers: int, settings: dict, out_dir: Path | None, root: Path | None,
                      bars: bool, max_frames: int | None, on_error: str):
     """FrameResults of every image of a folder or glob, computed by ``workers`` processes, in the images' order."""
@@ -193,7 +206,7 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                    smoothing: str = "ema", bars: bool = False, show: bool = False, max_frames: int | None = None,
                    echo: Callable[[str], None] = print, on_error: str = "skip",
                    exist_ok: bool = False, progress: bool = False,
-                   on_result: Callable[[FrameResult], None] | None = None, workers: int = 1,
+                   on_result: Callable[[FrameResult], None] | None = None, workers: int | None = None,
                    threads: int | None = None, device: str | None = None,
                    min_confidence: float = 0.0, video_format: str = "mp4") -> PredictionSummary:
     """Run a Predictor over a source ('example' is the bundled photo).
@@ -203,12 +216,14 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
     ``exist_ok``; ``save`` never replaces an existing file unless ``exist_ok``. ``progress``: a bar with the
     total, rate and time left for folders and videos (on a terminal), the per-image lines printed above it.
     ``on_result`` is called with every frame's result (e.g. to print JSON Lines). ``workers`` > 1 classifies
-    the images of a folder or glob in that many processes (one thread each); rows keep the images' order.
+    the images of a folder or glob in that many processes (one thread each); rows keep the images' order; None
+    chooses (``default_workers``).
     Photos get a row each in ``save`` even without a face (its ``error`` says why).
     """
-    check_options(detector, backend, threshold, min_face, workers, threads, smoothing, on_error, min_confidence,
-                  device, out_dir, video_format)
+    check_options(detector, backend, threshold, min_face, 1 if workers is None else workers, threads, smoothing,
+                  on_error, min_confidence, device, out_dir, video_format)
     source = Source.of(source)
+    workers = default_workers(source) if workers is None else workers
     kind = source.kind
     if show and (problem := live_window_problem()):
         raise ArgumentError(problem)
