@@ -948,3 +948,35 @@ def test_workers_default_to_one_per_core_for_many_photos_only(tmp_path, astronau
     few.mkdir()
     (few / "a.jpg").write_bytes(astronaut.read_bytes())
     assert default_workers(Source.of(str(few)), cores=8) == 1
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with PyGObject and GStreamer's RTSP server (see .ci/run)
+
+
+def rtsp_server_available() -> bool:
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return Path(SYSTEM_PYTHON).is_file() and subprocess.run([SYSTEM_PYTHON, "-c", probe],
+                                                             capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not rtsp_server_available(), reason="needs GStreamer's RTSP server for the system Python "
+                                                        "(apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 "
+                                                        "gstreamer1.0-plugins-good)")
+def test_a_live_rtsp_stream(astronaut, tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([SYSTEM_PYTHON, str(Path(__file__).with_name("rtsp_server.py")), str(port),
+                               str(astronaut)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        summary = run_prediction(f"rtsp://127.0.0.1:{port}/live", out_dir=None, save=tmp_path / "rows.csv",
+                                 max_frames=5, echo=lambda line: None)
+        rows = list(csv.DictReader(open(tmp_path / "rows.csv")))
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert summary.frames == 5 and summary.faces == 5
+    assert {row["face_id"] for row in rows} == {"0"} and {row["label"] for row in rows} == {"happy"}
