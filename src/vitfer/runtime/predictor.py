@@ -64,8 +64,9 @@ class Predictor:
     ``detector``: yunet (shipped, the default) | haar | ssd | none (the whole image is one face, e.g. FER2013 crops).
     ``backend``: auto | onnx | onnx-int8 | torch (see ``create_backend``); ``device``: cpu | cuda | cuda:N.
     ``min_confidence``: a face whose calibrated top probability is below it is labelled 'uncertain' (its
-    probabilities are kept). ``small_faces``: also search large frames tile by tile for faces too small to see on the whole frame (see
-    ``FrameSearch``); None (the default) does so for photos and not for video frames, where it would cost FPS.
+    probabilities are kept). ``small_faces``: also search large frames tile by tile for faces too small to see on
+    the whole frame (see ``FrameSearch``); None (the default) does so for photos and not for video frames, where it
+    would cost FPS.
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, backend: str = "auto",
@@ -90,7 +91,8 @@ class Predictor:
         self._detector_lock = threading.Lock()
 
     def searches_small_faces(self, video: bool) -> bool:
-        """Photos are searched for small faces unless ``small_faces`` says otherwise; video frames only if it says so."""
+        """Photos are searched for small faces unless ``small_faces`` says otherwise; video frames only if it
+        says so."""
         return (not video) if self.small_faces is None else self.small_faces
 
     def detect(self, image: np.ndarray, small_faces: bool | None = None, threshold: float | None = None,
