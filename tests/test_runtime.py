@@ -980,3 +980,28 @@ def test_a_live_rtsp_stream(astronaut, tmp_path):
         server.wait(10)
     assert summary.frames == 5 and summary.faces == 5
     assert {row["face_id"] for row in rows} == {"0"} and {row["label"] for row in rows} == {"happy"}
+
+
+def test_outputs_that_cannot_be_written_are_reported_never_announced(tmp_path, astronaut, monkeypatch):
+    """A full disk or a read-only folder: an annotated image that was not written is an error naming it; rows
+    that cannot be written are one line, and an earlier rows file stays as it was."""
+    monkeypatch.setattr(cv2, "imwrite", lambda *args: False)  # as on a full disk
+    lines = []
+    summary = run_prediction(str(astronaut), out_dir=tmp_path / "out", echo=lines.append)
+    assert summary.faces == 1 and len(summary.errors) == 1
+    assert any(line.startswith("error: could not write the annotated image") for line in lines)
+    monkeypatch.undo()
+    save = tmp_path / "rows.csv"
+    save.write_text("earlier rows\n")
+    real_open = open
+
+    def full_disk(path, *args, **kwargs):
+        if str(path).endswith(".partial"):
+            raise OSError(28, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    result = CliRunner().invoke(app, ["predict", str(astronaut), "--save", str(save), "--exist-ok", "--no-save"])
+    monkeypatch.undo()
+    assert result.exit_code == 2 and "No space left on device" in result.output and result.output.count("\n") == 1
+    assert save.read_text() == "earlier rows\n"

@@ -38,7 +38,7 @@ class PredictionSummary:
     def __str__(self) -> str:
         where = f"; annotated output in {self.out_dir.resolve()}" if self.out_dir is not None else ""
         saved = f"; rows in {self.save.resolve()}" if self.save else ""
-        bad = f"; {len(self.errors)} input(s) could not be read" if self.errors else ""
+        bad = f"; {len(self.errors)} problem(s), each named above" if self.errors else ""
         stopped = "stopped by Ctrl-C after " if self.stopped else ""
         return f"{stopped}{self.frames} frame(s), {self.faces} face(s){where}{saved}{bad}"
 
@@ -55,11 +55,17 @@ def annotated_path(out_dir: Path, image: str, root: Path | None) -> Path:
     return out_dir / relative.parent / f"{relative.stem}_annotated{suffix}"
 
 
-def write_annotated(drawn, out_dir: Path, image: str, root: Path | None) -> None:
-    """An annotated image at its ``annotated_path``, folders made as needed."""
+def write_annotated(drawn, out_dir: Path, image: str, root: Path | None) -> str | None:
+    """An annotated image at its ``annotated_path``, folders made as needed; None, or why it could not be written
+    (a full disk, a read-only folder): never announced as written when it was not."""
     target = annotated_path(out_dir, image, root)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(target), drawn)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if cv2.imwrite(str(target), drawn):
+            return None
+    except (OSError, cv2.error):
+        pass
+    return f"could not write the annotated image {target} (a full disk or a read-only folder?)"
 
 
 _worker: Predictor | None = None
@@ -82,7 +88,7 @@ def _predict_one(job: tuple) -> FrameResult:
     faces = list(_worker.predict(image))
     result = FrameResult(str(path), 0, 0.0, faces, image)
     if out_dir is not None:
-        write_annotated(annotate(image, result.faces, bars), out_dir, str(path), root)
+        result.warning = write_annotated(annotate(image, result.faces, bars), out_dir, str(path), root)
     result.image = None
     return result
 
@@ -277,6 +283,9 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                     continue
                 summary.frames += 1
                 summary.faces += len(result.faces)
+                if result.warning is not None:  # a worker's annotated copy that could not be written
+                    summary.errors.append(result.warning)
+                    say(f"error: {result.warning}")
                 fps = meter.tick()
                 if writer:
                     writer.write(result)
@@ -309,8 +318,9 @@ def run_prediction(source: str | int | Source, model: str | Path | None = "defau
                                 summary.out_dir = None  # nothing is announced that is not there
                                 continue
                         video_out.write(drawn)
-                    else:
-                        write_annotated(drawn, out_dir, result.source, root)
+                    elif (problem := write_annotated(drawn, out_dir, result.source, root)) is not None:
+                        summary.errors.append(problem)
+                        say(f"error: {problem}")
                 if show:  # the processing rate is drawn on the live window only, never into saved files
                     put_texts(drawn, [Text(8, 8, f"{fps:.1f} FPS", (0, 255, 0), text_size(drawn))])
                     cv2.imshow("vitfer", drawn)

@@ -38,6 +38,7 @@ class FrameResult:
     faces: list[Face]
     image: np.ndarray | None = None  # the frame (BGR), for annotation
     error: str | None = None  # why the source could not be read (no faces, no image)
+    warning: str | None = None  # what went wrong after the faces were found (an output that could not be written)
 
 
 class Prediction(list):

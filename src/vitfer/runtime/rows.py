@@ -116,16 +116,23 @@ class ResultWriter:
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.fields = ["source", "frame", "time", "face_id", "x1", "y1", "x2", "y2", "detection_score", "label",
                        "confidence"] + [f"p_{n}" for n in labels] + ["error"]
-        self.handle = open(self.partial, "w", newline="")
+        try:
+            self.handle = open(self.partial, "w", newline="")
+        except OSError as err:
+            raise OutputError(f"cannot write {self.path}: {err.strerror or err}") from None
         self.rows = rows(self.handle, self.fields)
         self.count = 0
         self.every_input = every_input  # photos: a row for each input, faces or not (see face_rows)
 
     def write(self, result: FrameResult) -> None:
         rows = face_rows(result, self.every_input)
-        self.rows.write(rows)
+        try:
+            self.rows.write(rows)
+            self.handle.flush()
+        except OSError as err:  # a full disk: the target file, if any, stays as it was
+            raise OutputError(f"cannot write {self.path}: {err.strerror or err}; the rows so far are in "
+                              f"{self.partial}, {self.path} is unchanged") from None
         self.count += len(rows)
-        self.handle.flush()
 
     def close(self, complete: bool = True) -> None:
         self.rows.close()
