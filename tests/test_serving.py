@@ -171,12 +171,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app) -> Iterator[int]:
-    """``app`` served by uvicorn on a free loopback port in a thread; yields the port."""
+def live_server(app, limits: ServeLimits | None = None) -> Iterator[int]:
+    """``app`` served by uvicorn as ``vitfer serve`` serves it, on a free loopback port in a thread; yields the
+    port."""
     import uvicorn
 
+    from vitfer.serving.app import protocol_settings
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **protocol_settings(limits or ServeLimits())))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -475,3 +479,22 @@ def test_a_chunked_upload_over_the_limit_is_cut_off_at_the_limit(tiny_checkpoint
         answer = answer or conn.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 8 * 1024 * 1024  # cut off near the 2 MB limit, not after 64 MB
+
+
+def test_clients_that_stall_in_their_headers_are_cut_off(tiny_checkpoint):
+    """50 clients send half a request line and stall: each is closed within the header deadline, and the server
+    answers others all along."""
+    import urllib.request
+
+    limits = ServeLimits(header_timeout=1.0)
+    with live_server(create_app(tiny_checkpoint, limits=limits), limits) as port:
+        stalled = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(50)]
+        for conn in stalled:
+            conn.sendall(b"GET /health HT")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            assert response.status == 200  # served beside the stalled ones
+        started = time.monotonic()
+        closed = [conn.recv(10) == b"" for conn in stalled]  # the server hangs up: recv returns b""
+        assert all(closed) and time.monotonic() - started < 5
+        for conn in stalled:
+            conn.close()

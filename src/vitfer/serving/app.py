@@ -430,6 +430,7 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     sharing the port (each process keeps its own inference slots and queue)."""
     import uvicorn
 
+    limits = limits or ServeLimits()
     settings = {"model": None if model is None else str(model), "detector": detector, "backend": backend,
                 "limits": asdict(limits or ServeLimits()), "cors_origins": cors_origins,
                 "detector_model": None if detector_model is None else str(detector_model),
@@ -437,6 +438,16 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     if workers > 1:
         os.environ[SETTINGS_ENV] = json.dumps(settings)
         uvicorn.run("vitfer.serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                    log_level="info")
+                    log_level="info", **protocol_settings(limits))
         return
-    uvicorn.run(create_app(**{**settings, "limits": limits}), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(**{**settings, "limits": limits}), host=host, port=port, log_level="info",
+                **protocol_settings(limits))
+
+
+def protocol_settings(limits: ServeLimits) -> dict:
+    """uvicorn's settings for the connection limits: a deadline for a request's headers, a cap on connections."""
+    from vitfer.serving.protocol import TIMEOUT_ENV, HeaderDeadlineProtocol
+
+    os.environ[TIMEOUT_ENV] = str(limits.header_timeout)  # for worker processes
+    HeaderDeadlineProtocol.header_timeout = limits.header_timeout  # for this one
+    return {"http": HeaderDeadlineProtocol, "limit_concurrency": limits.max_connections}

@@ -14,3 +14,5 @@ class ServeLimits:
     max_concurrent: int = 2  # inferences running at once
     max_queue: int = 32  # requests waiting for a slot before the server answers 503
     read_timeout: float = 15.0  # seconds a client may take to send its upload before the server answers 408
+    header_timeout: float = 10.0  # seconds a new connection may take to send its request's headers, else closed
+    max_connections: int = 200  # connections and requests at once; beyond, the server answers 503
