@@ -355,3 +355,19 @@ def test_training_again_under_a_used_name_makes_a_new_run_folder(tmp_path, fer_f
     assert second == first.with_name("t-2") and (second / "model.pt").is_file()
     assert (first / "model.pt").stat().st_mtime == stamp  # the first run is untouched
     assert load_config(second / "config.yaml").name == "t-2"
+
+
+def test_a_full_disk_stops_training_in_one_line_and_keeps_the_run_files_whole(fer_folder, tmp_path, monkeypatch):
+    import lightning
+
+    import vitfer
+    from vitfer.errors import OutputError
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lightning.Trainer, "fit", disk_full)
+    with pytest.raises(OutputError, match="training stopped: cannot write to .*No space left on device"):
+        vitfer.train(data=fer_folder, model="cnn3", epochs=1, name="full",
+                     overrides={"runs_dir": str(tmp_path), "train.batch_size": 8})
+    assert not list(tmp_path.rglob("*.partial"))  # nothing half-written left behind

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from vitfer.config import Config
-from vitfer.errors import ConfigError, DataError, ModelError
+from vitfer.errors import ConfigError, DataError, ModelError, OutputError
 from vitfer.data.datamodule import FERDataModule
 from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import describe, read_checkpoint, save_model
@@ -26,7 +26,7 @@ from vitfer.models.factory import FERNet, build_model
 from vitfer.models.weights import pretrained_file
 from vitfer.training.distill import load_teacher
 from vitfer.training.module import FERModule
-from vitfer.files import increment_path
+from vitfer.files import increment_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def restore_metrics(metrics_csv: Path) -> None:
         first_new = latest["epoch"].min()
         kept = earlier if pd.isna(first_new) else earlier[earlier["epoch"] < first_new]
         earlier = pd.concat([kept, latest])
-    earlier.to_csv(metrics_csv, index=False)
+    write_text(metrics_csv, earlier.to_csv(index=False))
     earlier_csv.unlink()
 
 
@@ -130,7 +130,7 @@ def one_row_per_epoch(metrics_csv: Path) -> None:
         return
     table = pd.read_csv(metrics_csv)
     if "epoch" in table and len(table):
-        table.groupby("epoch", sort=True).first().reset_index().to_csv(metrics_csv, index=False)
+        write_text(metrics_csv, table.groupby("epoch", sort=True).first().reset_index().to_csv(index=False))
 
 
 @contextmanager
@@ -173,7 +173,7 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
         run_dir = increment_path(run_dir, sep="-", taken=holds_results)
         config.name = run_dir.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     datamodule = FERDataModule.from_config(config)
     datamodule.prepare_data()  # decode into the face cache: once per machine (a lock), every process then loads it
@@ -232,7 +232,12 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     metrics_csv = run_dir / "metrics.csv"
     if resume:
         set_aside_metrics(metrics_csv)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None, weights_only=True)
+    except OSError as err:  # a full disk, a folder gone read-only: every run file is written whole, so say where
+        last = run_dir / "checkpoints" / "last.ckpt"
+        keep = f"; resume with --resume {last}" if last.is_file() else ""
+        raise OutputError(f"training stopped: cannot write to {run_dir}: {err.strerror or err}{keep}") from None
     if not trainer.is_global_zero:  # in a distributed run, one process writes the results
         return run_dir
     restore_metrics(metrics_csv)
@@ -266,6 +271,6 @@ def export_best(run_dir: Path, ckpt_path: str, preprocess: Preprocess, labels: t
             score = float(cb_state["best_model_score"])
     summary = {"monitor": monitor, "best_score": score,
                "epoch": data.get("epoch"), "checkpoint": str(ckpt_path)}
-    (run_dir / f"best_metrics{suffix}.json").write_text(json.dumps(summary, indent=2))
+    write_text(run_dir / f"best_metrics{suffix}.json", json.dumps(summary, indent=2))
     return save_model(run_dir / f"model{suffix}.pt", model,
                       describe(model, preprocess, labels, config=config.to_dict(), metrics=summary))
