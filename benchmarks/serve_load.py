@@ -1,6 +1,6 @@
 """A bounded load on `vitfer serve` over 127.0.0.1: throughput, latency percentiles and errors.
 
-    python benchmarks/serve_load.py [--requests 2000] [--clients 8] [--detector yunet] [--backend torch] [--hostile 4]
+    python benchmarks/serve_load.py [--requests 2000] [--clients 8] [--detector yunet] [--backend auto] [--hostile 6]
 
 With ``--hostile N`` the same load runs twice, first alone and then beside N hostile clients that
 loop until it ends: image bombs (a PNG header claiming 30,000 x 30,000 pixels), slow uploads
@@ -114,6 +114,39 @@ async def slow_body(chunks: int = 400):
         await asyncio.sleep(0.5)
 
 
+async def stalled_headers(url: str) -> str:
+    """Half a request line, then nothing: how the server ends it (it closes the connection at its deadline)."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /predict HT")
+    await writer.drain()
+    closed = await asyncio.wait_for(reader.read(1), timeout=60) == b""
+    writer.close()
+    return f"closed by the server after {time.perf_counter() - started:.0f} s" if closed else "answered"
+
+
+async def chunked_over_limit(url: str) -> str:
+    """A chunked multipart upload of 64 MiB: the server should answer 413 near its limit, not after all of it."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")
+    sent = 0
+    try:
+        while sent < 64 * 1024 * 1024:
+            writer.write(b"10000\r\n" + b"\xff" * 65536 + b"\r\n")
+            await writer.drain()
+            sent += 65536
+            if reader.at_eof() or reader._buffer:  # noqa: SLF001 - an answer has arrived
+                break
+    except ConnectionError:
+        pass
+    answer = await asyncio.wait_for(reader.read(12), timeout=30)
+    writer.close()
+    return f"{answer.decode(errors='replace').strip()} after {sent // (1024 * 1024)} MiB sent"
+
+
 async def hostile(url: str, image: bytes, stop: asyncio.Event, outcomes: Counter, kind: str) -> None:
     """One hostile client of the given kind, looping until ``stop``; each answer counted as 'kind: outcome'."""
     async with httpx.AsyncClient(timeout=30) as http:
@@ -124,6 +157,12 @@ async def hostile(url: str, image: bytes, stop: asyncio.Event, outcomes: Counter
                 elif kind == "cross-origin":
                     reply = await http.post(url + "/predict", content=image,
                                             headers={"content-type": "image/jpeg", "origin": "http://evil.example"})
+                elif kind == "stalled-headers":
+                    outcomes[f"{kind}: {await stalled_headers(url)}"] += 1
+                    continue
+                elif kind == "chunked-over-limit":
+                    outcomes[f"{kind}: {(await chunked_over_limit(url)).split(' after ')[0]}"] += 1
+                    continue
                 elif kind == "slow":
                     reply = await http.post(url + "/predict", content=slow_body(),
                                             headers={"content-type": "image/jpeg", "content-length": str(400 * 1024)})
@@ -133,7 +172,7 @@ async def hostile(url: str, image: bytes, stop: asyncio.Event, outcomes: Counter
                                                               "content-length": str(400 * 1024)}), timeout=0.2)
                     continue
                 outcomes[f"{kind}: HTTP {reply.status_code}"] += 1
-            except asyncio.TimeoutError:
+            except (asyncio.TimeoutError, ConnectionError):
                 outcomes[f"{kind}: hung up"] += 1
             except asyncio.CancelledError:  # the load ended while this request was under way
                 outcomes[f"{kind}: still under way when the load ended"] += 1
@@ -144,7 +183,7 @@ async def hostile(url: str, image: bytes, stop: asyncio.Event, outcomes: Counter
 
 async def load_beside_hostiles(url: str, image: bytes, args: argparse.Namespace, outcomes: Counter):
     stop = asyncio.Event()
-    kinds = ["bomb", "slow", "disconnect", "cross-origin"]
+    kinds = ["bomb", "slow", "disconnect", "cross-origin", "stalled-headers", "chunked-over-limit"]
     attackers = [asyncio.create_task(hostile(url, image, stop, outcomes, kinds[i % len(kinds)]))
                  for i in range(args.hostile)]
     try:
@@ -169,7 +208,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--detector", default="yunet", help="haar | yunet | ssd | none")
     parser.add_argument("--detector-model", help="local detector file (else fetched by name)")
-    parser.add_argument("--backend", default="torch", help="torch | onnx")
+    parser.add_argument("--backend", default="auto", help="auto (the shipped ONNX file) | onnx | torch")
     parser.add_argument("--max-concurrent", type=int, default=2, help="the server's inference slots")
     parser.add_argument("--read-timeout", type=float, default=5.0, help="the server's upload time limit (s)")
     parser.add_argument("--hostile", type=int, default=0, help="hostile clients beside the load (0: none)")
