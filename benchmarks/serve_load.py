@@ -4,7 +4,8 @@
 
 With ``--hostile N`` the same load runs twice, first alone and then beside N hostile clients that
 loop until it ends: image bombs (a PNG header claiming 30,000 x 30,000 pixels), slow uploads
-(1 KB every 0.5 s), clients that hang up mid-upload, and cross-origin posts from another page.
+(1 KB every 0.5 s), clients that hang up mid-upload, cross-origin posts from another page, clients that send
+half a request line and stall, and chunked uploads of 64 MiB (the server should cut both off).
 The table shows the normal clients' figures both ways, and what the server answered the hostile ones.
 
 Starts `vitfer serve` in its own process on a free port, waits for /health, then sends
