@@ -145,7 +145,8 @@ def test_a_merge_of_csv_and_folders_reads_back_with_its_pixels(tmp_path, fer_csv
     assert len(merged) == 42 + 70 and set(merged["source"]) == {"fer2013", "ck+48"}
     direct = build_cache(merge_manifests([read_dataset(fer_csv), read_dataset(ck_folder)], 8), num_classes=8)
     assert torch.equal(build_cache(merged, num_classes=8).images, direct.images)  # CSV rows kept their pixels
-    five = CliRunner().invoke(app, ["data", "merge", str(fer_csv), "--num-classes", "5", "--out", str(out)])
+    five = CliRunner().invoke(app, ["data", "merge", str(fer_csv), "--num-classes", "5", "--out", str(out),
+                                    "--exist-ok"])
     assert five.exit_code != 0 and "7- and 8-class label sets, not 5" in five.output
 
 
