@@ -1005,3 +1005,25 @@ def test_outputs_that_cannot_be_written_are_reported_never_announced(tmp_path, a
     monkeypatch.undo()
     assert result.exit_code == 2 and "No space left on device" in result.output and result.output.count("\n") == 1
     assert save.read_text() == "earlier rows\n"
+
+
+def test_an_unreadable_image_is_one_named_skip_and_the_rows_are_kept(tmp_path, astronaut, monkeypatch):
+    """Permissions (root, who runs these tests, reads everything: the refusal is simulated where it happens)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "locked.jpg", "z.jpg"):
+        (folder / name).write_bytes(astronaut.read_bytes())
+    real_read = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "locked.jpg":
+            raise PermissionError(13, "Permission denied")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    save = tmp_path / "rows.csv"
+    summary = run_prediction(str(folder), out_dir=None, save=save, echo=lambda line: None)
+    assert summary.frames == 2 and summary.errors == [f"cannot read {folder / 'locked.jpg'}: Permission denied"]
+    rows = list(csv.DictReader(open(save)))
+    assert [Path(r["source"]).name for r in rows] == ["a.jpg", "locked.jpg", "z.jpg"]
+    assert not save.with_name("rows.csv.partial").exists()
