@@ -131,8 +131,8 @@ async def chunked_over_limit(url: str) -> str:
     """A chunked multipart upload of 64 MiB: the server should answer 413 near its limit, not after all of it."""
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                 b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")
+    writer.write(f"POST /predict HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n"
+                 "Content-Type: multipart/form-data; boundary=b\r\n\r\n".encode())
     sent = 0
     try:
         while sent < 64 * 1024 * 1024:
