@@ -206,3 +206,18 @@ def test_evaluation_calibration_and_class_maps_read_the_fold_the_model_trained_o
     expected = sorted(fold.loc[fold["split"] == "test", "item"])
     assert sorted(split_for(load_model(path), fer_folder, "test").items) == expected  # not PrivateTest's 14 faces
     assert expected != sorted(read_dataset(fer_folder).query("split == 'test'")["item"])
+
+
+def test_evaluate_reports_intervals_and_keeps_each_faces_answer(tmp_path, fer_folder, tiny_checkpoint):
+    import pandas as pd
+
+    import vitfer
+
+    results = vitfer.evaluate(tiny_checkpoint, fer_folder, out_dir=tmp_path / "eval")
+    plain = results["plain"]
+    low, high = plain["intervals"]["accuracy"]
+    assert low <= plain["accuracy"] <= high and plain["intervals"]["resamples"] == 1000
+    answers = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert len(answers) == plain["samples"]
+    assert (answers["target"] == answers["predicted"]).mean() == pytest.approx(plain["accuracy"])
+    assert "95 % CI" in (tmp_path / "eval" / "report.md").read_text()

@@ -335,9 +335,12 @@ def evaluate_cmd(
                           lowpass_sigma=lowpass, exist_ok=exist_ok, device=device)
     for key, value in results.items():
         if isinstance(value, dict) and "accuracy" in value:
-            typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f}  macro-F1 {value['macro']['f1']:.4f}  "
+            ci = value["intervals"]
+            accuracy, f1 = ci["accuracy"], ci["macro_f1"]
+            typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f} [{accuracy[0]:.4f}, {accuracy[1]:.4f}]  "
+                       f"macro-F1 {value['macro']['f1']:.4f} [{f1[0]:.4f}, {f1[1]:.4f}]  "
                        f"top-2 {value['top2_accuracy']:.4f}  ECE {value['calibration']['ece']:.4f}  "
-                       f"({value['samples']} faces)")
+                       f"({value['samples']} faces; [95 % bootstrap interval])")
     if results["labels_dropped_from_data"]:
         typer.echo(f"left out (labels the model does not know): {results['labels_dropped_from_data']}")
     typer.echo(f"report: {Path(results['out_dir']) / 'report.md'}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +24,7 @@ from vitfer.shipped import SHIPPED_MODELS
 from vitfer.models.checkpoint import LoadedModel
 from vitfer.shipped import resolve_model
 from vitfer.evaluation.metrics import classification_metrics
+from vitfer.evaluation.significance import bootstrap_intervals
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
 from vitfer.models.inputs import finish, in_batches, lowpass, to_float
 
@@ -198,6 +200,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
         probs = restrict(backend_probabilities(backend, eval_data.images, mode, batch_size), eval_data.model_columns)
         metrics = classification_metrics(eval_data.targets, probs, eval_data.labels)
         metrics["images_per_second"] = len(probs) / (time.perf_counter() - start)
+        # 95 % bootstrap intervals over the faces (seeded): how far the figure could move on another sample
+        metrics["intervals"] = bootstrap_intervals(eval_data.targets, probs.argmax(1), len(eval_data.labels))
         results["plain" if mode == "none" else f"tta_{mode}"] = metrics
         if mode == "none":
             plain_probs = probs
@@ -206,6 +210,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     plot_reliability(main["calibration"], out_dir / "reliability.png")
     write_prediction_grids(eval_data, plain_probs, out_dir, grid_size)
     (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    # each face's answer, so that two models tested on this split can be compared face by face (significance)
+    pd.DataFrame({"item": [str(item) for item in eval_data.items], "target": eval_data.targets,
+                  "predicted": plain_probs.argmax(1)}).to_csv(out_dir / "predictions.csv", index=False)
     (out_dir / "report.md").write_text(markdown_report(results))
     results["out_dir"] = str(out_dir)
     return results
@@ -239,12 +246,14 @@ def markdown_report(results: dict) -> str:
              f"- input low-pass sigma: {results.get('lowpass_sigma', 0.0)} px of a 48-px face"]
     if results["labels_dropped_from_data"]:
         lines.append(f"- left out (labels the model does not know): {results['labels_dropped_from_data']}")
-    lines += ["", "| setting | accuracy | top-2 | macro-F1 | weighted-F1 | ECE | img/s |",
+    lines += ["", "| setting | accuracy (95 % CI) | top-2 | macro-F1 (95 % CI) | weighted-F1 | ECE | img/s |",
               "|---|---|---|---|---|---|---|"]
     for key, value in results.items():
         if isinstance(value, dict) and "accuracy" in value:
-            lines.append(f"| {key} | {value['accuracy']:.4f} | {value['top2_accuracy']:.4f} | "
-                         f"{value['macro']['f1']:.4f} | {value['weighted']['f1']:.4f} | "
+            ci = value["intervals"]
+            lines.append(f"| {key} | {value['accuracy']:.4f} ({ci['accuracy'][0]:.4f}-{ci['accuracy'][1]:.4f}) | "
+                         f"{value['top2_accuracy']:.4f} | {value['macro']['f1']:.4f} "
+                         f"({ci['macro_f1'][0]:.4f}-{ci['macro_f1'][1]:.4f}) | {value['weighted']['f1']:.4f} | "
                          f"{value['calibration']['ece']:.4f} | {value['images_per_second']:.0f} |")
     lines += ["", "| class | precision | recall | F1 | support | one-vs-rest accuracy |", "|---|---|---|---|---|---|"]
     for name, row in main["per_class"].items():
