@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
@@ -156,6 +157,10 @@ def test_compare_tabulates_evaluated_runs(tmp_path, fer_folder):
     assert table["accuracy tta_flip"].isna().tolist() == [True, False]
     text = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| run | model |" in text and (tmp_path / "cmp" / "comparison.png").is_file()
+    pairs = table.attrs["pairs"]  # the two runs on the same faces: their difference, tested
+    assert pairs[["A", "B"]].values.tolist() == [["a", "b"]] and "McNemar p" in text
+    assert pairs["faces"].iloc[0] == len(pd.read_csv(runs[0] / "eval-fer2013-val" / "predictions.csv")) > 0
+    assert pairs["significant"].iloc[0] in ("yes", "no")
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vitfer.evaluation.plots import plot_comparison_bars
+from vitfer.evaluation.significance import paired_difference
 from vitfer.models.checkpoint import count_parameters, load_model
 from vitfer.shipped import resolve_model
 from vitfer.errors import ModelError
@@ -24,12 +25,47 @@ def forward_gflops(model: torch.nn.Module, channels: int, size: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def find_evaluation(run: Path, split: str) -> dict | None:
-    """The newest ``eval-*-<split>[N]/metrics.json`` written by ``vitfer evaluate`` in a run folder."""
+def evaluation_folder(run: Path, split: str) -> Path | None:
+    """The newest ``eval-*-<split>[N]/`` that ``vitfer evaluate`` wrote in a run folder."""
     own = re.compile(rf"eval-.+-{re.escape(split)}\d*")
     found = sorted((p for p in run.glob("eval-*/metrics.json") if own.fullmatch(p.parent.name)),
                    key=lambda p: p.stat().st_mtime)
-    return json.loads(found[-1].read_text()) if found else None
+    return found[-1].parent if found else None
+
+
+def find_evaluation(run: Path, split: str) -> dict | None:
+    """The newest evaluation of a run folder on ``split`` (its metrics.json), or None."""
+    folder = evaluation_folder(run, split)
+    return json.loads((folder / "metrics.json").read_text()) if folder is not None else None
+
+
+def pairwise_differences(runs: list[str | Path], split: str) -> pd.DataFrame:
+    """For every pair of runs evaluated on the same faces of ``split``: the differences of accuracy and macro-F1
+    with their paired bootstrap intervals, McNemar's exact test, and whether the difference is significant."""
+    answers = {}
+    for run in runs:
+        run = Path(run)
+        folder = evaluation_folder(run if run.is_dir() else resolve_model(run).parent, split)
+        if folder is not None and (folder / "predictions.csv").is_file():
+            classes = len(json.loads((folder / "metrics.json").read_text())["plain"]["labels"])
+            answers[run.name] = (pd.read_csv(folder / "predictions.csv"), classes)
+    rows, names = [], list(answers)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (left, classes), (right, _) = answers[a], answers[b]
+            both = left.merge(right, on="item", suffixes=("_a", "_b"))
+            if len(both) != len(left) or len(both) != len(right) or (both["target_a"] != both["target_b"]).any():
+                continue  # not the same faces with the same labels: nothing to pair
+            d = paired_difference(both["target_a"].to_numpy(), both["predicted_a"].to_numpy(),
+                                  both["predicted_b"].to_numpy(), classes)
+            rows.append({"A": a, "B": b, "faces": len(both),
+                         "accuracy A-B (95 % CI)": f"{d['accuracy']:+.4f} ({d['accuracy_interval'][0]:+.4f}, "
+                                                   f"{d['accuracy_interval'][1]:+.4f})",
+                         "macro-F1 A-B (95 % CI)": f"{d['macro_f1']:+.4f} ({d['macro_f1_interval'][0]:+.4f}, "
+                                                   f"{d['macro_f1_interval'][1]:+.4f})",
+                         "only A right": d["only_a"], "only B right": d["only_b"],
+                         "McNemar p": f"{d['mcnemar_p']:.3g}", "significant": "yes" if d["significant"] else "no"})
+    return pd.DataFrame(rows)
 
 
 def run_row(run: str | Path, split: str = "val") -> dict:
@@ -85,7 +121,14 @@ def compare_runs(runs: list[str | Path], out_dir: str | Path, split: str = "val"
     out_dir.mkdir(parents=True, exist_ok=True)
     note = (f"Figures on the `{split}` split from each run's `vitfer evaluate` output; "
             "an empty cell means that run has not been evaluated on it.\n\n")
-    (out_dir / "comparison.md").write_text(note + markdown_table(table) + "\n")
+    text = note + markdown_table(table) + "\n"
+    pairs = pairwise_differences(runs, split)
+    if not pairs.empty:
+        text += ("\nWhether each difference is real: paired bootstrap over the faces both models were tested on "
+                 "(1,000 resamples, seeded) and McNemar's exact test; 'significant' when the accuracy interval "
+                 "excludes 0.\n\n" + markdown_table(pairs) + "\n")
+    table.attrs["pairs"] = pairs
+    (out_dir / "comparison.md").write_text(text)
     scored = table.dropna(subset=["accuracy"]) if "accuracy" in table else table.iloc[0:0]
     if not scored.empty:
         plot_comparison_bars(scored["run"].tolist(), {k: scored[k].tolist() for k in ("accuracy", "macro-F1",
