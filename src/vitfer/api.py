@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from vitfer.errors import ConfigError, ExtraMissing, OutputError
+from vitfer.runtime.backends import RESEARCH_EXTRA
 from vitfer.shipped import DEFAULT_DETECTOR
-RESEARCH_EXTRA = "pip install 'vitfer[train]'"
 #: the packages of the research floor: a verb that finds one missing names the extra to install
 RESEARCH_PACKAGES = frozenset({"torch", "torchvision", "timm", "lightning", "torchmetrics", "kornia", "pandas",
                                "matplotlib", "yaml", "sklearn", "tflite", "safetensors", "pytorch_grad_cam", "onnx",
@@ -95,7 +95,9 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
     except ImportError as err:
         raise ExtraMissing(f"vitfer serve needs the server's packages ({err.name} is not installed): "
                            "pip install 'vitfer[serve]'") from None
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    from vitfer.serving.limits import LOOPBACK
+
+    if host not in LOOPBACK:
         import sys
 
         print(f"warning: --host {host} answers every machine that can reach this one on port {port}, with no "

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from vitfer.runtime.detectors import DEFAULT_DETECTOR
 from vitfer.runtime.predictor import Predictor
 from vitfer.runtime.tracking import FaceTracker
-from vitfer.serving.limits import ServeLimits
+from vitfer.serving.limits import LOOPBACK, ServeLimits
 from vitfer.web.export import STATIC as WEB_STATIC
 from vitfer.runtime.sources import decode_image_bytes
 from vitfer.errors import ImageTooLarge, SourceError, VitferError
@@ -194,7 +194,7 @@ def same_origin_or_allowed(origin: str | None, host: str | None, allowed: list[s
 
 def loopback_hosts(host: str) -> list[str] | None:
     """Host names a server bound to ``host`` answers to: on loopback only its own names (no DNS rebinding)."""
-    if host in ("127.0.0.1", "localhost", "::1"):
+    if host in LOOPBACK:
         return ["127.0.0.1", "localhost", "[::1]", "::1"]
     return None  # bound to a real interface: reachable under names we cannot know
 

@@ -16,3 +16,7 @@ class ServeLimits:
     read_timeout: float = 15.0  # seconds a client may take to send its upload before the server answers 408
     header_timeout: float = 10.0  # seconds a new connection may take to send its request's headers, else closed
     max_connections: int = 200  # connections and requests at once; beyond, the server answers 503
+
+
+#: host names that mean this machine alone: a server bound to one answers no other machine
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
