@@ -110,11 +110,38 @@ def save_tiny(tmp_path, labels, name="m.pt"):
                       describe(model, Preprocess(img_size=48, in_channels=3), tuple(labels)))
 
 
+def test_both_figures_when_the_model_knows_classes_the_data_lacks():
+    from vitfer.evaluation.evaluate import EvalData
+
+    model_labels = ("angry", "contempt", "happy")
+    data = EvalData(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), np.array([0, 0, 1, 1]), ("angry", "happy"), [0, 2],
+                    np.array(["a", "b", "c", "d"]), {}, model_labels)
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.1, 0.6, 0.3]])
+    assert data.masked == ["contempt"]
+    targets, kept, labels = data.scored(probs, "data")  # contempt masked: faces 2 and 4 fall back to their runner-up
+    assert labels == ("angry", "happy") and (kept.argmax(1) == targets).mean() == 0.75
+    assert kept.sum(1) == pytest.approx(np.ones(4))
+    targets, every, labels = data.scored(probs, "all")  # as predict answers: two faces are called contempt
+    assert labels == model_labels and targets.tolist() == [0, 0, 2, 2] and (every.argmax(1) == targets).mean() == 0.5
+
+
 @pytest.mark.slow
-def test_eight_class_model_on_seven_class_data_drops_contempt(tmp_path, fer_folder, ck_folder):
+def test_eight_class_model_on_seven_class_data_reports_both_figures(tmp_path, fer_folder, ck_folder):
     eight = save_tiny(tmp_path, EMOTIONS_8)
-    results = evaluate(eight, fer_folder, "test", out_dir=tmp_path / "e8")
-    assert results["plain"]["labels"] == list(EMOTIONS_7)
+    every = evaluate(eight, fer_folder, "test", out_dir=tmp_path / "e8")
+    assert every["plain"]["labels"] == list(EMOTIONS_8) and every["masked_outputs"] == ["contempt"]
+    answers = pd.read_csv(tmp_path / "e8" / "predictions.csv")
+    assert (answers["target"] == answers["predicted"]).mean() == pytest.approx(every["plain"]["accuracy"])
+    assert "contempt" not in set(answers["target"])
+    masked = evaluate(eight, fer_folder, "test", out_dir=tmp_path / "e7", outputs="data")
+    assert masked["plain"]["labels"] == list(EMOTIONS_7) and masked["outputs"] == "data"
+    assert masked["plain"]["accuracy"] == pytest.approx(every["other_outputs"]["accuracy"])
+    assert every["plain"]["accuracy"] == pytest.approx(masked["other_outputs"]["accuracy"])
+    assert masked["plain"]["accuracy"] >= every["plain"]["accuracy"]  # masking can only turn mistakes right
+    report = (tmp_path / "e8" / "report.md").read_text()
+    assert "model outputs for classes this data lacks: contempt" in report and "renormalised" in report
+    with pytest.raises(Exception, match="unknown outputs 'some'"):
+        evaluate(eight, fer_folder, "test", out_dir=tmp_path / "bad", outputs="some")
     seven = save_tiny(tmp_path, EMOTIONS_7, "seven.pt")
     cross = evaluate(seven, ck_folder, "all", out_dir=tmp_path / "ck")
     assert cross["labels_dropped_from_data"] == {"contempt": 10}
@@ -226,3 +253,45 @@ def test_evaluate_reports_intervals_and_keeps_each_faces_answer(tmp_path, fer_fo
     assert len(answers) == plain["samples"]
     assert (answers["target"] == answers["predicted"]).mean() == pytest.approx(plain["accuracy"])
     assert "95 % CI" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_group_audit_known_answers():
+    from vitfer.evaluation.groups import group_audit
+
+    targets = np.zeros(400, int)
+    predicted = targets.copy()
+    predicted[200:300] = 1  # group b: half right; group a: all right
+    attributes = pd.DataFrame({"group": ["a"] * 200 + ["b"] * 200, "site": ["x", "y"] * 200})
+    attributes.loc[0, "site"] = None
+    audit = group_audit(targets, predicted, 2, attributes)
+    a, b = audit["group"]["groups"]
+    assert (a["group"], a["faces"], a["accuracy"], b["accuracy"]) == ("a", 200, 1.0, 0.5)
+    gap = audit["group"]["largest_gap"]
+    assert gap["between"] == ["a", "b"] and gap["accuracy"] == pytest.approx(0.5) and gap["significant"]
+    assert gap["accuracy_interval"][0] < 0.5 < gap["accuracy_interval"][1]
+    assert audit["site"]["faces_without_a_group"] == 1
+    assert not audit["site"]["largest_gap"]["significant"]  # x and y hold the same mix of faces
+
+
+def test_evaluate_audits_groups_joined_by_file_name(tmp_path, fer_folder, tiny_checkpoint):
+    faces = sorted(fer_folder.glob("test/*/PublicTest_*.png"))
+    rows = ["file,gender"] + [f"photos/{face.name},{'f' if i % 2 else 'm'}" for i, face in enumerate(faces[:-1])]
+    (tmp_path / "groups.csv").write_text("\n".join(rows) + "\n")
+    results = evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "eval", groups=tmp_path / "groups.csv")
+    answers = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    answers["name"] = answers["item"].map(lambda item: Path(item).name)
+    gender = dict(row.split(",") for row in rows[1:])
+    answers["gender"] = answers["name"].map({Path(k).name: v for k, v in gender.items()})
+    audit = results["groups"]["gender"]
+    assert audit["faces_without_a_group"] == 1
+    for group in audit["groups"]:
+        mine = answers[answers["gender"] == group["group"]]
+        assert group["faces"] == len(mine)
+        assert group["accuracy"] == pytest.approx((mine["target"] == mine["predicted"]).mean())
+    assert "## Per-group audit" in (tmp_path / "eval" / "report.md").read_text()
+    (tmp_path / "other.csv").write_text("file,gender\nnobody.png,f\n")
+    with pytest.raises(DataError, match="names none of the 14 evaluated faces"):
+        evaluate(tiny_checkpoint, fer_folder, "val", out_dir=tmp_path / "e2", groups=tmp_path / "other.csv")
+    result = CliRunner().invoke(app, ["evaluate", str(tiny_checkpoint), "--data", str(fer_folder),
+                                      "--groups", str(tmp_path / "groups.csv"), "--out", str(tmp_path / "e3")])
+    assert result.exit_code == 0 and "gender: f " in result.output and "largest gap" in result.output

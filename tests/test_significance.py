@@ -7,11 +7,16 @@ from sklearn.metrics import f1_score
 from vitfer.evaluation.significance import bootstrap_intervals, macro_f1, paired_difference
 
 
-def test_macro_f1_is_scikit_learns_with_absent_classes():
+def test_macro_f1_is_scikit_learns_and_the_evaluations_with_absent_classes():
+    from vitfer.evaluation.metrics import classification_metrics
+
     rng = np.random.default_rng(0)
     truth, guess = rng.integers(0, 6, 500), rng.integers(0, 5, 500)  # class 6 never occurs, 5 never predicted
-    expected = f1_score(truth, guess, labels=list(range(7)), average="macro", zero_division=0)
+    expected = f1_score(truth, guess, average="macro", zero_division=0)  # over the 6 classes that occur
+    assert expected != pytest.approx(f1_score(truth, guess, labels=list(range(7)), average="macro"))
     assert macro_f1(truth, guess, 7)[0] == pytest.approx(expected)
+    probabilities = np.eye(7)[guess]
+    assert classification_metrics(truth, probabilities, tuple("abcdefg"))["macro"]["f1"] == pytest.approx(expected)
 
 
 def test_the_interval_of_an_accuracy_is_as_wide_as_the_binomial_says():

@@ -148,12 +148,16 @@ def train(config: str | Path | None = None, data: str | Path | None = None, mode
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, on_error: str = "raise", lowpass_sigma: float | None = None,
-             exist_ok: bool = False, device: str | None = None) -> dict:
+             exist_ok: bool = False, device: str | None = None, outputs: str = "all",
+             groups: str | Path | None = None) -> dict:
     """Accuracy, per-class figures, confusion, calibration and a report of a model on one split of ``data``
-    (``vitfer evaluate``); returns the metrics, the report folder in ``out_dir``."""
+    (``vitfer evaluate``); returns the metrics, the report folder in ``out_dir``. ``outputs``: which figure is
+    primary when the model knows classes the data lacks (``all`` or ``data``; both are reported); ``groups``: a
+    CSV of attributes per file name for the per-group audit."""
     engine = research("vitfer.evaluation.evaluate", "evaluate")
     return engine.evaluate(checkpoint, data, split=split, tta=tta, out_dir=out_dir, on_error=on_error,
-                           lowpass_sigma=lowpass_sigma, exist_ok=exist_ok, device=device)
+                           lowpass_sigma=lowpass_sigma, exist_ok=exist_ok, device=device, outputs=outputs,
+                           groups=groups)
 
 
 def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val") -> dict:

@@ -326,15 +326,23 @@ def evaluate_cmd(
                                                           "pixels; 0 = off) to measure its effect")] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds a report")] = False,
     device: DeviceOption = "cpu",
+    outputs: Annotated[str, typer.Option(help="when the model knows classes the data lacks: all = count every "
+                                              "output, as predict answers; data = only the data's classes, "
+                                              "renormalised (both are reported; this one is primary)")] = "all",
+    groups: Annotated[Optional[Path], typer.Option(help="CSV of attributes per face (column file, then one "
+                                                        "column per attribute): accuracy and macro-F1 per group "
+                                                        "and the largest gap")] = None,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
     with checked():
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(data, "--data")
+        if groups is not None:
+            checks.existing(groups, "--groups")
     results = run_guarded(api.evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
-                          lowpass_sigma=lowpass, exist_ok=exist_ok, device=device)
+                          lowpass_sigma=lowpass, exist_ok=exist_ok, device=device, outputs=outputs, groups=groups)
     for key, value in results.items():
-        if isinstance(value, dict) and "accuracy" in value:
+        if key == "plain" or key.startswith("tta_"):
             ci = value["intervals"]
             accuracy, f1 = ci["accuracy"], ci["macro_f1"]
             typer.echo(f"{key:>10}: accuracy {value['accuracy']:.4f} [{accuracy[0]:.4f}, {accuracy[1]:.4f}]  "
@@ -343,6 +351,16 @@ def evaluate_cmd(
                        f"({value['samples']} faces; [95 % bootstrap interval])")
     if results["labels_dropped_from_data"]:
         typer.echo(f"left out (labels the model does not know): {results['labels_dropped_from_data']}")
+    if results["masked_outputs"]:
+        other = results["other_outputs"]
+        typer.echo(f"model outputs this data lacks: {', '.join(results['masked_outputs'])}; figures above count "
+                   f"{results['outputs']} outputs; with {other['outputs']}: accuracy {other['accuracy']:.4f}  "
+                   f"macro-F1 {other['macro_f1']:.4f}")
+    for attribute, entry in results.get("groups", {}).items():
+        gap = entry.get("largest_gap")
+        summary = ", ".join(f"{g['group']} {g['accuracy']:.4f} ({g['faces']})" for g in entry["groups"])
+        typer.echo(f"{attribute}: {summary}" + (f"; largest gap {gap['accuracy']:+.4f} [{gap['accuracy_interval'][0]:+.4f}, "
+                                                f"{gap['accuracy_interval'][1]:+.4f}]" if gap else ""))
     typer.echo(f"report: {Path(results['out_dir']) / 'report.md'}")
 
 

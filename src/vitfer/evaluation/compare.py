@@ -47,17 +47,19 @@ def pairwise_differences(runs: list[str | Path], split: str) -> pd.DataFrame:
         run = Path(run)
         folder = evaluation_folder(run if run.is_dir() else resolve_model(run).parent, split)
         if folder is not None and (folder / "predictions.csv").is_file():
-            classes = len(json.loads((folder / "metrics.json").read_text())["plain"]["labels"])
-            answers[run.name] = (pd.read_csv(folder / "predictions.csv"), classes)
+            answers[run.name] = pd.read_csv(folder / "predictions.csv", dtype=str, keep_default_na=False)
     rows, names = [], list(answers)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            (left, classes), (right, _) = answers[a], answers[b]
+            left, right = answers[a], answers[b]
             both = left.merge(right, on="item", suffixes=("_a", "_b"))
             if len(both) != len(left) or len(both) != len(right) or (both["target_a"] != both["target_b"]).any():
                 continue  # not the same faces with the same labels: nothing to pair
-            d = paired_difference(both["target_a"].to_numpy(), both["predicted_a"].to_numpy(),
-                                  both["predicted_b"].to_numpy(), classes)
+            # class names to codes over both models' answers (their label sets may differ, e.g. 7 and 8 classes)
+            classes = sorted(set(both["target_a"]) | set(both["predicted_a"]) | set(both["predicted_b"]))
+            code = {name: k for k, name in enumerate(classes)}
+            d = paired_difference(both["target_a"].map(code).to_numpy(), both["predicted_a"].map(code).to_numpy(),
+                                  both["predicted_b"].map(code).to_numpy(), len(classes))
             rows.append({"A": a, "B": b, "faces": len(both),
                          "accuracy A-B (95 % CI)": f"{d['accuracy']:+.4f} ({d['accuracy_interval'][0]:+.4f}, "
                                                    f"{d['accuracy_interval'][1]:+.4f})",

@@ -24,11 +24,16 @@ from vitfer.shipped import SHIPPED_MODELS
 from vitfer.models.checkpoint import LoadedModel
 from vitfer.shipped import resolve_model
 from vitfer.evaluation.metrics import classification_metrics
-from vitfer.evaluation.significance import bootstrap_intervals
+from vitfer.evaluation.groups import audit_markdown, group_audit, read_groups
+from vitfer.evaluation.significance import bootstrap_intervals, macro_f1
 from vitfer.evaluation.plots import plot_confusion, plot_prediction_grid, plot_reliability
 from vitfer.models.inputs import finish, in_batches, lowpass, to_float
 
 TTA_MODES = ("none", "flip", "crops")
+# which model outputs a figure counts when the data has fewer classes than the model: every one (a face given a class
+# the data lacks counts wrong, as `predict` answers) or only the data's classes, renormalised (the usual
+# cross-data-set protocol)
+OUTPUT_MODES = ("all", "data")
 SPLIT_NAMES = {"test": "test", "val": "val", "validation": "val", "train": "train", "all": "all"}
 
 
@@ -42,6 +47,19 @@ class EvalData:
     model_columns: list[int]  # which model outputs ``labels`` are
     items: np.ndarray
     dropped: dict[str, int]  # data labels the model does not know -> how many faces were left out
+    model_labels: tuple[str, ...] = ()
+
+    @property
+    def masked(self) -> list[str]:
+        """The model's outputs for classes this data does not have."""
+        return [name for name in self.model_labels if name not in self.labels]
+
+    def scored(self, probabilities: np.ndarray, outputs: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """Targets, probabilities and class names of a figure over ``outputs`` (see OUTPUT_MODES) of the model's
+        probabilities (N x model classes)."""
+        if outputs == "data" or not self.masked:
+            return self.targets, restrict(probabilities, self.model_columns), self.labels
+        return np.asarray(self.model_columns)[self.targets], probabilities, self.model_labels
 
 
 def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], size: int = 48,
@@ -68,7 +86,7 @@ def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], 
     cache = build_cache(manifest, size=size, channels=channels, num_classes=8, on_error=on_error)
     names = [EMOTIONS_8[i] for i in cache.labels.tolist()]
     return EvalData(cache.images, np.array([shared.index(n) for n in names]), shared,
-                    [model_labels.index(n) for n in shared], cache.items, dropped)
+                    [model_labels.index(n) for n in shared], cache.items, dropped, tuple(model_labels))
 
 
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
@@ -162,17 +180,25 @@ def split_for(model: LoadedModel | Backend, data: str | Path, split: str, kind: 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
              on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None,
-             exist_ok: bool = False, device: str | None = None) -> dict:
+             exist_ok: bool = False, device: str | None = None, outputs: str = "all",
+             groups: str | Path | None = None) -> dict:
     """Evaluate a model (a shipped name, run folder, .pt/.ckpt or .onnx) on one split; writes metrics.json,
-    report.md and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``; for a shipped model
-    ``runs/eval-<model>-<data>-<split>``), taken afresh (``...-val2``)
-    when it holds an earlier report, unless ``exist_ok``.
+    report.md, predictions.csv and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``; for a shipped
+    model ``runs/eval-<model>-<data>-<split>``), taken afresh (``...-val2``) when it holds an earlier report,
+    unless ``exist_ok``.
+
+    When the model has outputs for classes the data lacks (contempt on 7-class data, say), both figures are
+    reported: over every output (``outputs="all"``, what ``predict`` users get) and over the data's classes only
+    (``"data"``, renormalised); ``outputs`` says which one is primary (``plain``), the other is ``other_outputs``.
+    ``groups``: a CSV of attributes per file name; adds the per-group audit (``groups`` in the results).
 
     >>> results = evaluate("default", "fer2013", split="val", tta="flip")  # doctest: +SKIP
     >>> results["plain"]["accuracy"], results["plain"]["macro"]["f1"]     # doctest: +SKIP
 
     ``lowpass_sigma`` replaces the model's own input low-pass (see ``Preprocess.lowpass_sigma``) to measure its effect.
     """
+    if outputs not in OUTPUT_MODES:
+        raise ConfigError(f"unknown outputs {outputs!r}; use {' or '.join(OUTPUT_MODES)}")
     path = resolve_model(checkpoint)
     # a .pt/.ckpt runs in PyTorch, an .onnx in ONNX Runtime
     backend = create_backend(path, backend="onnx" if path.suffix == ".onnx" else "torch", device=device)
@@ -182,6 +208,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     if lowpass_sigma is not None:
         backend.preprocess.lowpass_sigma = lowpass_sigma
     eval_data = split_for(backend, data, split, kind, on_error)
+    attributes = read_groups(groups, eval_data.items) if groups is not None else None
     name = backend.meta.name
     if out_dir is None and path in SHIPPED_MODELS.values():  # never into the installed package
         out_dir = Path("runs") / f"eval-{path.stem}-{Path(data).stem}-{split}"
@@ -193,47 +220,61 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
 
     results: dict = {"checkpoint": str(path), "model": name, "backend": backend.name, "data": str(data),
                      "split": split, "lowpass_sigma": backend.preprocess.lowpass_sigma,
-                     "labels_dropped_from_data": eval_data.dropped}
+                     "labels_dropped_from_data": eval_data.dropped, "masked_outputs": eval_data.masked,
+                     "outputs": outputs if eval_data.masked else "all"}
     modes = ["none"] if tta == "none" else ["none", tta]
     for mode in modes:
         start = time.perf_counter()
-        probs = restrict(backend_probabilities(backend, eval_data.images, mode, batch_size), eval_data.model_columns)
-        metrics = classification_metrics(eval_data.targets, probs, eval_data.labels)
-        metrics["images_per_second"] = len(probs) / (time.perf_counter() - start)
+        raw = backend_probabilities(backend, eval_data.images, mode, batch_size)
+        seconds = time.perf_counter() - start
+        targets, probs, labels = eval_data.scored(raw, outputs)
+        metrics = classification_metrics(targets, probs, labels)
+        metrics["images_per_second"] = len(probs) / seconds
         # 95 % bootstrap intervals over the faces (seeded): how far the figure could move on another sample
-        metrics["intervals"] = bootstrap_intervals(eval_data.targets, probs.argmax(1), len(eval_data.labels))
+        metrics["intervals"] = bootstrap_intervals(targets, probs.argmax(1), len(labels))
         results["plain" if mode == "none" else f"tta_{mode}"] = metrics
         if mode == "none":
-            plain_probs = probs
+            plain = (targets, probs, labels)
+            if eval_data.masked:
+                other = "data" if outputs == "all" else "all"
+                o_targets, o_probs, o_labels = eval_data.scored(raw, other)
+                results["other_outputs"] = {
+                    "outputs": other, "accuracy": float((o_probs.argmax(1) == o_targets).mean()),
+                    "macro_f1": float(macro_f1(o_targets, o_probs.argmax(1), len(o_labels))[0]),
+                    "intervals": bootstrap_intervals(o_targets, o_probs.argmax(1), len(o_labels))}
+    targets, plain_probs, labels = plain
+    if attributes is not None:
+        results["groups"] = group_audit(targets, plain_probs.argmax(1), len(labels), attributes)
     main = results["plain"]
     plot_confusion(main["confusion"], main["labels"], out_dir / "confusion.png", title=f"{name} {split}")
     plot_reliability(main["calibration"], out_dir / "reliability.png")
-    write_prediction_grids(eval_data, plain_probs, out_dir, grid_size)
+    write_prediction_grids(eval_data, targets, plain_probs, labels, out_dir, grid_size)
     (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-    # each face's answer, so that two models tested on this split can be compared face by face (significance)
-    pd.DataFrame({"item": [str(item) for item in eval_data.items], "target": eval_data.targets,
-                  "predicted": plain_probs.argmax(1)}).to_csv(out_dir / "predictions.csv", index=False)
+    # each face's answer by class name, so that two models tested on this split can be compared face by face
+    pd.DataFrame({"item": [str(item) for item in eval_data.items], "target": [labels[i] for i in targets],
+                  "predicted": [labels[i] for i in plain_probs.argmax(1)]}).to_csv(out_dir / "predictions.csv",
+                                                                                    index=False)
     (out_dir / "report.md").write_text(markdown_report(results))
     results["out_dir"] = str(out_dir)
     return results
 
 
-def write_prediction_grids(eval_data: EvalData, probs: np.ndarray, out_dir: Path, grid_size: int) -> None:
+def write_prediction_grids(eval_data: EvalData, targets: np.ndarray, probs: np.ndarray, labels: tuple[str, ...],
+                           out_dir: Path, grid_size: int) -> None:
     """A random sample of predictions, and the most confident mistakes of each true class."""
-    labels = eval_data.labels
     predicted = probs.argmax(1)
     confidence = probs.max(1)
     rng = np.random.default_rng(0)
     sample = rng.choice(len(probs), size=min(grid_size, len(probs)), replace=False)
-    plot_prediction_grid(eval_data.images[sample].numpy(), [labels[i] for i in eval_data.targets[sample]],
+    plot_prediction_grid(eval_data.images[sample].numpy(), [labels[i] for i in targets[sample]],
                          [labels[i] for i in predicted[sample]], confidence[sample].tolist(),
                          out_dir / "samples.png", title="random sample (red = wrong)")
     picked = []
     for cls in range(len(labels)):
-        wrong = np.flatnonzero((eval_data.targets == cls) & (predicted != cls))
+        wrong = np.flatnonzero((targets == cls) & (predicted != cls))
         picked += wrong[np.argsort(-confidence[wrong])][:4].tolist()
     picked = np.array(picked, dtype=int)
-    plot_prediction_grid(eval_data.images[picked].numpy(), [labels[i] for i in eval_data.targets[picked]],
+    plot_prediction_grid(eval_data.images[picked].numpy(), [labels[i] for i in targets[picked]],
                          [labels[i] for i in predicted[picked]], confidence[picked].tolist(),
                          out_dir / "mistakes.png", title="most confident mistakes per true class")
 
@@ -246,10 +287,20 @@ def markdown_report(results: dict) -> str:
              f"- input low-pass sigma: {results.get('lowpass_sigma', 0.0)} px of a 48-px face"]
     if results["labels_dropped_from_data"]:
         lines.append(f"- left out (labels the model does not know): {results['labels_dropped_from_data']}")
+    if results.get("masked_outputs"):
+        other = results["other_outputs"]
+        ci = other["intervals"]
+        described = {"all": "every model output (a face given a class the data lacks counts wrong, as `predict` "
+                            "answers)", "data": "only the outputs of the data's classes, renormalised"}
+        lines += [f"- model outputs for classes this data lacks: {', '.join(results['masked_outputs'])}",
+                  f"- figures below: {described[results['outputs']]}",
+                  f"- with {described[other['outputs']]}: accuracy {other['accuracy']:.4f} ({ci['accuracy'][0]:.4f}-"
+                  f"{ci['accuracy'][1]:.4f}), macro-F1 {other['macro_f1']:.4f} ({ci['macro_f1'][0]:.4f}-"
+                  f"{ci['macro_f1'][1]:.4f})"]
     lines += ["", "| setting | accuracy (95 % CI) | top-2 | macro-F1 (95 % CI) | weighted-F1 | ECE | img/s |",
               "|---|---|---|---|---|---|---|"]
     for key, value in results.items():
-        if isinstance(value, dict) and "accuracy" in value:
+        if key == "plain" or key.startswith("tta_"):
             ci = value["intervals"]
             lines.append(f"| {key} | {value['accuracy']:.4f} ({ci['accuracy'][0]:.4f}-{ci['accuracy'][1]:.4f}) | "
                          f"{value['top2_accuracy']:.4f} | {value['macro']['f1']:.4f} "
@@ -262,6 +313,8 @@ def markdown_report(results: dict) -> str:
     for average in ("macro", "weighted"):
         row = main[average]
         lines.append(f"| *{average} avg* | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | | |")
+    if "groups" in results:
+        lines += audit_markdown(results["groups"])
     lines += ["", "![confusion](confusion.png)", "", "![reliability](reliability.png)", "",
               "![samples](samples.png)", "", "![mistakes](mistakes.png)", ""]
     return "\n".join(lines)

@@ -12,16 +12,17 @@ from scipy.stats import binomtest
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
-    """Macro-F1 of each row of ``y_true``/``y_pred`` (R x N, or N): the mean over classes of 2TP / (2TP + FP + FN),
-    0 for a class with no face and no prediction (as torchmetrics' zero_division=0)."""
+    """Macro-F1 of each row of ``y_true``/``y_pred`` (R x N, or N): the mean of 2TP / (2TP + FP + FN) over the
+    classes that occur in the row's truth or guesses (as torchmetrics and scikit-learn average by default)."""
     y_true, y_pred = np.atleast_2d(y_true), np.atleast_2d(y_pred)
-    scores = []
+    scores, seen = [], []
     for c in range(classes):
         truth, guess = y_true == c, y_pred == c
         tp = (truth & guess).sum(axis=1)
         denominator = truth.sum(axis=1) + guess.sum(axis=1)
         scores.append(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0))
-    return np.mean(scores, axis=0)
+        seen.append(denominator > 0)
+    return np.sum(scores, axis=0) / np.maximum(np.sum(seen, axis=0), 1)
 
 
 def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
@@ -62,5 +63,22 @@ def paired_difference(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     result = {"accuracy": float(right_a.mean() - right_b.mean()), "accuracy_interval": _interval(accuracy, level),
               "macro_f1": float(macro_f1(y_true, pred_a, classes)[0] - macro_f1(y_true, pred_b, classes)[0]),
               "macro_f1_interval": _interval(f1, level), "only_a": only_a, "only_b": only_b, "mcnemar_p": float(p)}
+    result["significant"] = not (result["accuracy_interval"][0] <= 0 <= result["accuracy_interval"][1])
+    return result
+
+
+def unpaired_difference(y_a: np.ndarray, pred_a: np.ndarray, y_b: np.ndarray, pred_b: np.ndarray, classes: int,
+                        resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Group A minus group B (different faces, e.g. two groups of an audit): the differences of accuracy and
+    macro-F1 with bootstrap intervals that resample each group on its own."""
+    y_a, pred_a, y_b, pred_b = (np.asarray(v) for v in (y_a, pred_a, y_b, pred_b))
+    rows_a = _resamples(len(y_a), resamples, seed)
+    rows_b = _resamples(len(y_b), resamples, seed + 1)
+    accuracy = (pred_a[rows_a] == y_a[rows_a]).mean(axis=1) - (pred_b[rows_b] == y_b[rows_b]).mean(axis=1)
+    f1 = macro_f1(y_a[rows_a], pred_a[rows_a], classes) - macro_f1(y_b[rows_b], pred_b[rows_b], classes)
+    result = {"accuracy": float((pred_a == y_a).mean() - (pred_b == y_b).mean()),
+              "accuracy_interval": _interval(accuracy, level),
+              "macro_f1": float(macro_f1(y_a, pred_a, classes)[0] - macro_f1(y_b, pred_b, classes)[0]),
+              "macro_f1_interval": _interval(f1, level)}
     result["significant"] = not (result["accuracy_interval"][0] <= 0 <= result["accuracy_interval"][1])
     return result
