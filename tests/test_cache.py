@@ -118,3 +118,76 @@ def test_a_decompression_bomb_in_a_data_set_is_refused_from_its_header(tmp_path)
     assert len(cache) == 6 and any("bomb.png" in line for line in cache.skipped)
     assert image_sizes(manifest)[(20000, 20000)] == 1  # its size, from the header
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing was decoded
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    """Class folders (of a test split) of whole photos: the bundled example face pasted at known places on larger grey canvases,
+    and one canvas with no face."""
+    import cv2
+    import numpy as np
+
+    from vitfer.shipped import EXAMPLE_IMAGE
+
+    face = cv2.imread(str(EXAMPLE_IMAGE))
+    places = {"happy": [(0, 0), (500, 300)], "sad": [(300, 40)]}
+    for label, offsets in places.items():
+        for k, (x, y) in enumerate(offsets):
+            canvas = np.full((900, 1100, 3), 128, np.uint8)
+            canvas[y:y + 512, x:x + 512] = face
+            (tmp_path / "photos" / "test" / label).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / "photos" / "test" / label / f"photo{k}.png"), canvas)
+    cv2.imwrite(str(tmp_path / "photos" / "test" / "sad" / "blank.png"), np.full((600, 800, 3), 128, np.uint8))
+    return tmp_path / "photos", face
+
+
+def test_whole_photos_are_cropped_to_their_largest_face(photo_folder, tmp_path):
+    import numpy as np
+
+    from vitfer.data.cache import FaceCrops, manifest_fingerprint
+    from vitfer.preprocess import decode_face
+    from vitfer.runtime.crop import LargestFace
+
+    folder, face = photo_folder
+    manifest = read_dataset(folder, kind="folders", seed=0)
+    cropped = build_cache(manifest, size=48, channels=1, crops=FaceCrops("yunet", 0.2))
+    whole = build_cache(manifest, size=48, channels=1)
+    expected = decode_face(LargestFace("yunet", 0.2)(face), 48, grayscale=True)[..., 0].astype(float)
+    for i, item in enumerate(cropped.items):
+        mine = cropped.images[i, 0].numpy().astype(float)
+        if item.endswith("blank.png"):
+            continue
+        # wherever the face was pasted, the cache holds the face as predict crops it (up to the detector's
+        # few-pixel jitter between scales), not the grey canvas
+        canvas = whole.images[i, 0].numpy().astype(float)
+        assert np.corrcoef(mine.ravel(), expected.ravel())[0, 1] > 0.8, item
+        assert np.abs(mine - expected).mean() < 0.5 * np.abs(canvas - expected).mean()
+    assert [p.rsplit("/", 1)[-1] for p in cropped.no_face] == ["blank.png"] and cropped.cropping == "yunet|0.2|"
+    assert manifest_fingerprint(manifest, 48, 1, FaceCrops()) != manifest_fingerprint(manifest, 48, 1)
+    cached(manifest, tmp_path / "c", crops=FaceCrops())
+    assert FaceCache.load(next((tmp_path / "c").glob("*.pt"))).no_face == cropped.no_face  # kept with the cache
+
+
+def test_evaluating_a_folder_of_photos_gives_what_predict_gives(photo_folder, tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+    from vitfer.evaluation.evaluate import evaluate
+    from vitfer.runtime.predictor import Predictor
+    from vitfer.shipped import SHIPPED_ONNX
+
+    folder, _ = photo_folder
+    model = SHIPPED_ONNX["fast"]
+    results = evaluate(model, folder, "test", out_dir=tmp_path / "eval", detector="yunet")
+    assert results["face_crops"].startswith("yunet|") and results["photos_without_a_face"] == 1
+    answers = pd.read_csv(tmp_path / "eval" / "predictions.csv").set_index("item")
+    predictor = Predictor(model)
+    for item, row in answers.iterrows():
+        faces = predictor.predict(item)
+        assert (faces[0].label if faces else None) == (row["predicted"] if "blank" not in item else None)
+    assert "no face found in 1" in (tmp_path / "eval" / "report.md").read_text()
+    result = CliRunner().invoke(app, ["evaluate", str(model), "--data", str(folder), "--split", "test",
+                                      "--detector", "bogus", "--out", str(tmp_path / "e2")])
+    assert result.exit_code != 0 and "unknown detector 'bogus'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -149,23 +149,27 @@ def train(config: str | Path | None = None, data: str | Path | None = None, mode
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, on_error: str = "raise", lowpass_sigma: float | None = None,
              exist_ok: bool = False, device: str | None = None, outputs: str = "all",
-             groups: str | Path | None = None) -> dict:
+             groups: str | Path | None = None, detector: str | None = None) -> dict:
     """Accuracy, per-class figures, confusion, calibration and a report of a model on one split of ``data``
     (``vitfer evaluate``); returns the metrics, the report folder in ``out_dir``. ``outputs``: which figure is
     primary when the model knows classes the data lacks (``all`` or ``data``; both are reported); ``groups``: a
-    CSV of attributes per file name for the per-group audit."""
+    CSV of attributes per file name for the per-group audit; ``detector``: crop whole photos of ``data`` to their
+    largest face as ``predict`` does (default: as the model was trained)."""
     engine = research("vitfer.evaluation.evaluate", "evaluate")
     return engine.evaluate(checkpoint, data, split=split, tta=tta, out_dir=out_dir, on_error=on_error,
                            lowpass_sigma=lowpass_sigma, exist_ok=exist_ok, device=device, outputs=outputs,
-                           groups=groups)
+                           groups=groups, detector=detector)
 
 
-def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val") -> dict:
+def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val",
+              detector: str | None = None) -> dict:
     """Fit a temperature on ``split`` of ``data`` and write the calibrated model to ``out`` (never over its
-    source, never over an existing file); returns the calibration record."""
+    source, never over an existing file); returns the calibration record. ``detector``: crop whole photos of
+    ``data`` to their face (default: as the model was trained)."""
     if Path(out).exists():
         raise OutputError(f"{out} exists; choose another --out (a calibrated model never replaces its source)")
-    return research("vitfer.evaluation.calibration", "calibrate").calibrate(checkpoint, data, out, split=split)
+    return research("vitfer.evaluation.calibration", "calibrate").calibrate(checkpoint, data, out, split=split,
+                                                                             detector=detector)
 
 
 def export(checkpoint: str | Path | None = None, out: str | Path | None = None, quantize: bool = False,
@@ -215,10 +219,12 @@ def export(checkpoint: str | Path | None = None, out: str | Path | None = None, 
 
 def explain(model: str | Path = "default", source: str | Path | None = None, data: str | Path | None = None,
             out: str | Path = "runs/explain", method: str = "rollout", split: str = "val", per_class: int = 64,
-            detector: str = DEFAULT_DETECTOR, threshold: float = 0.5, detector_model: str | Path | None = None,
+            detector: str | None = None, threshold: float = 0.5, detector_model: str | Path | None = None,
             min_face: int = 24, exist_ok: bool = False) -> list[dict] | Path:
     """Where the model looks: one overlay per face of ``source`` (a list of rows), or with ``data`` the per-class
     mean maps over one split (the PNG's path). ``out`` is taken afresh (runs/explain2, ...) unless ``exist_ok``.
+    ``detector``: for ``source``, the face detector (default yunet); for ``data``, how its whole photos are
+    cropped (default: as the model was trained; see ``vitfer.evaluation.evaluate.split_for``).
 
     >>> rows = vitfer.explain("default", "photo.jpg", method="gradcam")  # doctest: +SKIP
     """
@@ -230,9 +236,9 @@ def explain(model: str | Path = "default", source: str | Path | None = None, dat
     out = increment_path(out, exist_ok)
     if data is not None:
         return engine.class_mean_maps(model, data, split, Path(out) / f"class_maps_{method}.png", method=method,
-                                      per_class=per_class)
+                                      per_class=per_class, detector=detector)
     return engine.explain_images(None if str(model) == "default" else model, source, out, method=method,
-                                 detector=detector, threshold=threshold, detector_model=detector_model,
+                                 detector=detector or DEFAULT_DETECTOR, threshold=threshold, detector_model=detector_model,
                                  min_face=min_face)
 
 

@@ -39,6 +39,9 @@ def main_options(version: Annotated[Optional[bool], typer.Option("--version", ca
 
 
 #: The face-detection options, one definition for every verb that finds faces (predict, explain, serve).
+DataDetectorOption = Annotated[Optional[str], typer.Option(
+    "--detector", help="crop whole photos of --data to their largest face as predict does: yunet | ssd | haar | "
+                       "mtcnn | none (the images are face crops); default: as the model was trained")]
 DetectorOption = Annotated[str, typer.Option(help="face detector: yunet (shipped; the default) | haar | ssd | mtcnn "
                                                    "(pip install 'vitfer\\[mtcnn]') | none (each image is already one "
                                                    "face crop)")]
@@ -332,6 +335,7 @@ def evaluate_cmd(
     groups: Annotated[Optional[Path], typer.Option(help="CSV of attributes per face (column file, then one "
                                                         "column per attribute): accuracy and macro-F1 per group "
                                                         "and the largest gap")] = None,
+    detector: DataDetectorOption = None,
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, top-2, calibration, sample grids and a Markdown report."""
     with checked():
@@ -340,7 +344,8 @@ def evaluate_cmd(
         if groups is not None:
             checks.existing(groups, "--groups")
     results = run_guarded(api.evaluate, checkpoint, data, split=split, tta=tta, out_dir=out, on_error=on_error,
-                          lowpass_sigma=lowpass, exist_ok=exist_ok, device=device, outputs=outputs, groups=groups)
+                          lowpass_sigma=lowpass, exist_ok=exist_ok, device=device, outputs=outputs, groups=groups,
+                          detector=detector)
     for key, value in results.items():
         if key == "plain" or key.startswith("tta_"):
             ci = value["intervals"]
@@ -351,6 +356,9 @@ def evaluate_cmd(
                        f"({value['samples']} faces; [95 % bootstrap interval])")
     if results["labels_dropped_from_data"]:
         typer.echo(f"left out (labels the model does not know): {results['labels_dropped_from_data']}")
+    if results["face_crops"] != "none":
+        typer.echo(f"photos cropped to their largest face ({results['face_crops']}); no face found in "
+                   f"{results['photos_without_a_face']} (kept whole)")
     if results["masked_outputs"]:
         other = results["other_outputs"]
         typer.echo(f"model outputs this data lacks: {', '.join(results['masked_outputs'])}; figures above count "
@@ -370,12 +378,13 @@ def calibrate_cmd(
     data: Annotated[str, typer.Option(help="labelled data set whose validation split fits the temperature")],
     out: Annotated[Path, typer.Option(help="calibrated model file to write")],
     split: Annotated[str, typer.Option(help="split to fit on: val (never the test split)")] = "val",
+    detector: DataDetectorOption = None,
 ) -> None:
     """Fit a temperature on a validation split (confidences become probabilities) and write the calibrated model."""
     with checked():
         checks.model_reference(checkpoint, "checkpoint")
         checks.existing(data, "--data")
-    record = run_guarded(api.calibrate, checkpoint, data, out, split=split)
+    record = run_guarded(api.calibrate, checkpoint, data, out, split=split, detector=detector)
     typer.echo(f"temperature {record['temperature']:.3f} fitted on {record['fitted_on']} ({record['faces']} faces): "
                f"ECE {record['ece_before']:.4f} -> {record['ece_after']:.4f}, "
                f"NLL {record['nll_before']:.4f} -> {record['nll_after']:.4f}")
@@ -390,7 +399,9 @@ def explain_cmd(
                                              "eigencam | scorecam (CNNs and ViTs, pytorch-grad-cam)")] = "rollout",
     out: Annotated[Path, typer.Option(help="output folder (runs/explain2, ... when taken)")] = Path("runs/explain"),
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="write into --out even when it holds results")] = False,
-    detector: DetectorOption = "yunet",
+    detector: Annotated[Optional[str], typer.Option(help="face detector: yunet (the default for images) | haar | "
+                                                          "ssd | mtcnn | none; with --data, crops its whole photos "
+                                                          "(default there: as the model was trained)")] = None,
     detector_model: DetectorModelOption = None,
     no_detect: NoDetectOption = False,
     threshold: ThresholdOption = 0.5,

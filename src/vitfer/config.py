@@ -55,6 +55,11 @@ class DataConfig:
     folds: int = 0  # > 1: k-fold cross-validation, fold ``fold`` is the test split (CK+, JAFFE are reported so)
     fold: int = 0
     group_by: str = ""  # e.g. "subject" (CK+, JAFFE): no subject in two splits
+    # data sets of whole photos (JAFFE, CK+ frames, class folders of photos): crop each to its largest face as
+    # `predict` does (yunet | ssd | haar | mtcnn; "" = the images are face crops already), with this margin, which
+    # the model file keeps as its input contract's crop margin
+    detector: str = ""
+    face_margin: float = 0.2
 
 
 @dataclass
@@ -129,7 +134,7 @@ class Config:
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.num_classes": (2, 8), "data.size": (8, 1024), "data.channels": (1, 3), "data.balance_power": (0, 4),
     "data.oversample_factor": (1, 100), "data.undersample_limit": (1, None), "data.expand_per_class": (0, 1_000_000),
-    "data.folds": (0, 1000), "data.fold": (0, 999),
+    "data.folds": (0, 1000), "data.fold": (0, 999), "data.face_margin": (0, 2),
     "model.img_size": (8, 1024), "model.head_dropout": (0, 1), "model.drop_path_rate": (0, 1),
     "model.gradual_unfreeze_every": (0, None),
     "augment.hflip": (0, 1), "augment.rotation": (0, 180), "augment.translate": (0, 1), "augment.resized_crop": (0, 1),

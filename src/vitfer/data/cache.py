@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from vitfer.data.manifest import OnError
-from vitfer.errors import DataError, SourceError
+from vitfer.errors import ConfigError, DataError, SourceError
 from vitfer.labels import label_set
 from vitfer.files import atomic_write, safe_load
 from vitfer.preprocess import decode_face
@@ -43,6 +44,10 @@ class FaceCache:
     #: optional N x K targets of an auxiliary head (a zero row: no target for that face); never saved to disk
     aux: torch.Tensor | None = None
     aux_names: tuple[str, ...] = ()
+    #: how whole photos were cropped (``FaceCrops.key()``; empty: they were not) and the photos where the detector
+    #: found no face (kept whole)
+    cropping: str = ""
+    no_face: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -61,7 +66,8 @@ class FaceCache:
         with atomic_write(path) as partial:
             torch.save({"images": self.images, "labels": self.labels, "split": self.split.tolist(),
                         "source": self.source.tolist(), "items": self.items.tolist(),
-                        "class_names": list(self.class_names), "skipped": self.skipped, "soft": self.soft}, partial)
+                        "class_names": list(self.class_names), "skipped": self.skipped, "soft": self.soft,
+                        "cropping": self.cropping, "no_face": self.no_face}, partial)
         return path
 
     @classmethod
@@ -71,12 +77,48 @@ class FaceCache:
             raise DataError(f"{path} is not a vitfer face cache")
         return cls(data["images"], data["labels"], np.array(data["split"], dtype=object),
                    np.array(data["source"], dtype=object), np.array(data["items"], dtype=object),
-                   tuple(data["class_names"]), list(data["skipped"]), data.get("soft"))
+                   tuple(data["class_names"]), list(data["skipped"]), data.get("soft"),
+                   cropping=data.get("cropping", ""), no_face=list(data.get("no_face", [])))
 
 
-def decode_image(path: str, size: int, channels: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class FaceCrops:
+    """Crop each whole photo to its largest face as ``predict`` does (``runtime.crop.LargestFace``): the detector
+    (yunet, ssd, haar, mtcnn) and the margin of the model's input contract. Photos with no face stay whole."""
+
+    detector: str = "yunet"
+    margin: float = 0.2
+    detector_model: str | None = None
+
+    def key(self) -> str:
+        """What the cache fingerprint and the model file record."""
+        return f"{self.detector}|{self.margin}|{self.detector_model or ''}"
+
+
+def face_crops(detector: str | None, margin: float) -> FaceCrops | None:
+    """The cropping of whole photos a data setting asks for (None for '' or 'none': faces are crops already)."""
+    if not detector or detector == "none":
+        return None
+    from vitfer.runtime.detectors import DETECTORS
+
+    if detector not in DETECTORS:
+        raise ConfigError(f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}, or none")
+    return FaceCrops(detector, margin)
+
+
+class NoFace(Exception):
+    """The detector found no face; carries the whole photo's decoded face."""
+
+    def __init__(self, face: np.ndarray) -> None:
+        super().__init__("no face found")
+        self.face = face
+
+
+def decode_image(path: str, size: int, channels: int, box: tuple[int, int, int, int] | None = None,
+                 find_face: Callable[[np.ndarray], np.ndarray | None] | None = None) -> np.ndarray:
     """Read one image file as uint8 ``size`` x ``size`` x C (the input contract's ``decode_face``); raise DataError
-    naming the file. ``box`` (x1, y1, x2, y2, e.g. AffectNet's face box) is cropped first, as a square."""
+    naming the file. ``box`` (x1, y1, x2, y2, e.g. AffectNet's face box) is cropped first, as a square; else
+    ``find_face`` (BGR photo -> face crop or None) crops it, and raises ``NoFace`` where it finds none."""
     try:
         image = decode_image_bytes(Path(path).read_bytes(), path, MAX_PIXELS, cv2.IMREAD_UNCHANGED)
     except (SourceError, OSError) as err:  # a bomb refused from its header, a corrupt file, an unreadable one
@@ -92,7 +134,21 @@ def decode_image(path: str, size: int, channels: int, box: tuple[int, int, int, 
         image = crop_face(image, FaceBox(*box), margin=0.0)
         if image.size == 0:
             raise DataError(f"face box {box} lies outside the image: {path}")
+    elif find_face is not None:
+        face = find_face(as_bgr(image))
+        if face is None:
+            raise NoFace(decode_face(image, size, grayscale=channels == 1))
+        image = face
     return decode_face(image, size, grayscale=channels == 1)
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Grey, grey+alpha or BGRA pixels as the BGR detectors take."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
 
 
 def _decode_pixels(pixels: str, size: int, channels: int) -> np.ndarray:
@@ -108,9 +164,9 @@ def face_boxes(manifest: pd.DataFrame) -> list[tuple[int, int, int, int] | None]
     return [None if np.isnan(row).any() else tuple(int(v) for v in row) for row in coords]
 
 
-def manifest_fingerprint(manifest: pd.DataFrame, size: int, channels: int) -> str:
-    """A short hash of the manifest and decode settings, used to name cache files."""
-    digest = hashlib.sha1(f"{size}|{channels}".encode())
+def manifest_fingerprint(manifest: pd.DataFrame, size: int, channels: int, crops: FaceCrops | None = None) -> str:
+    """A short hash of the manifest and decode settings (the face cropping too), used to name cache files."""
+    digest = hashlib.sha1(f"{size}|{channels}".encode() + (f"|{crops.key()}".encode() if crops else b""))
     for column in ("item", "label", "split", *(["x1", "y1", "x2", "y2"] if "x1" in manifest.columns else [])):
         digest.update("\n".join(map(str, manifest[column])).encode())
     if "target" in manifest.columns:
@@ -125,8 +181,10 @@ def build_cache(
     num_classes: int = 7,
     on_error: OnError = "raise",
     threads: int | None = None,
+    crops: FaceCrops | None = None,
 ) -> FaceCache:
-    """Decode all faces of a manifest with a thread pool (OpenCV releases the GIL)."""
+    """Decode all faces of a manifest with a thread pool (OpenCV releases the GIL); with ``crops``, image files
+    without a face box are cropped to their largest face first (pixel rows are crops already)."""
     if manifest.empty:
         raise DataError("the manifest is empty: no faces to decode")
     names = label_set(num_classes)
@@ -135,12 +193,25 @@ def build_cache(
         raise DataError(f"labels {unknown} are not in the {num_classes}-class set; merge with num_classes=8 or drop them")
     has_pixels = "pixels" in manifest.columns
     boxes = face_boxes(manifest)
+    local = threading.local()  # one detector per decoding thread
+    no_face: list[str] = []
+
+    def find_face(image: np.ndarray) -> np.ndarray | None:
+        if not hasattr(local, "finder"):
+            from vitfer.runtime.crop import LargestFace
+
+            local.finder = LargestFace(crops.detector, crops.margin, crops.detector_model)
+        return local.finder(image)
 
     def decode(row: int) -> np.ndarray | str:
         try:
             if has_pixels and isinstance(manifest["pixels"].iat[row], str):
                 return _decode_pixels(manifest["pixels"].iat[row], size, channels)
-            return decode_image(manifest["item"].iat[row], size, channels, boxes[row])
+            return decode_image(manifest["item"].iat[row], size, channels, boxes[row],
+                                find_face if crops is not None else None)
+        except NoFace as whole:
+            no_face.append(str(manifest["item"].iat[row]))
+            return whole.face
         except DataError as err:
             return str(err)
 
@@ -175,22 +246,24 @@ def build_cache(
         class_names=names,
         skipped=list(manifest.attrs.get("skipped", [])) + errors,
         soft=soft,
+        cropping=crops.key() if crops is not None else "",
+        no_face=sorted(no_face),
     )
 
 
 def cached(manifest: pd.DataFrame, cache_dir: str | Path | None, size: int = 48, channels: int = 1,
-           num_classes: int = 7, on_error: OnError = "raise") -> FaceCache:
+           num_classes: int = 7, on_error: OnError = "raise", crops: FaceCrops | None = None) -> FaceCache:
     """Load the cache for this manifest from ``cache_dir`` if present, else build and save it."""
     if cache_dir is None:
-        return build_cache(manifest, size, channels, num_classes, on_error)
-    path = Path(cache_dir) / f"faces-{manifest_fingerprint(manifest, size, channels)}-{num_classes}.pt"
+        return build_cache(manifest, size, channels, num_classes, on_error, crops=crops)
+    path = Path(cache_dir) / f"faces-{manifest_fingerprint(manifest, size, channels, crops)}-{num_classes}.pt"
     with node_lock(path.with_name(path.name + ".lock")):  # the processes of one machine decode once, not each
         if path.exists():
             try:
                 return FaceCache.load(path)
             except DataError as err:
                 log.warning("%s; decoding the faces again", err)
-        cache = build_cache(manifest, size, channels, num_classes, on_error)
+        cache = build_cache(manifest, size, channels, num_classes, on_error, crops=crops)
         cache.save(path)
         return cache
 

@@ -16,7 +16,7 @@ import pandas as pd
 from vitfer.config import Config
 from vitfer.errors import ConfigError, DataError
 from vitfer.data.balance import class_weights, oversample_minority, undersample_majority, weighted_sampler
-from vitfer.data.cache import FaceCache, cached
+from vitfer.data.cache import FaceCache, cached, face_crops
 from vitfer.data.expand import expand_training_split
 from vitfer.data.manifest import merge_manifests
 from vitfer.data.readers import read_dataset
@@ -69,7 +69,9 @@ def decoded_faces(config: Config) -> FaceCache:
                  for i, p in enumerate([data.path, *data.extra_paths])]
     manifest = merge_manifests(manifests, data.num_classes)  # also drops labels outside the class set, counted
     cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
-    return cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error)
+    return cached(manifest, cache_dir, data.size, data.channels, data.num_classes, data.on_error,
+                  face_crops(data.detector, data.face_margin))
+
 
 
 def load_faces(config: Config) -> FaceCache:

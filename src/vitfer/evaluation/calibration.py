@@ -71,7 +71,8 @@ def view_logits_of(loaded: LoadedModel, images: torch.Tensor, batch_size: int = 
                       batch_size, dim=1)
 
 
-def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val") -> dict:
+def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val",
+              detector: str | None = None) -> dict:
     """Fit a temperature on ``split`` of ``data``, fold it into the model and write it to ``out``.
 
     A model calibrated before keeps one overall temperature (the product). Returns the calibration record.
@@ -81,7 +82,7 @@ def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: 
 
     path = resolve_model(checkpoint)
     loaded = load_model(path)
-    eval_data = split_for(loaded, data, split)
+    eval_data = split_for(loaded, data, split, detector=detector)
     logits = view_logits_of(loaded, eval_data.images)[..., eval_data.model_columns]
     targets = torch.as_tensor(eval_data.targets)
     temperature = fit_temperature(logits, targets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from vitfer.data.cache import build_cache
+from vitfer.data.cache import FaceCrops, build_cache, face_crops
 from vitfer.data.manifest import OnError
 from vitfer.data.readers import read_dataset
 from vitfer.errors import ConfigError, DataError, ModelError
@@ -48,6 +48,8 @@ class EvalData:
     items: np.ndarray
     dropped: dict[str, int]  # data labels the model does not know -> how many faces were left out
     model_labels: tuple[str, ...] = ()
+    crops: FaceCrops | None = None  # how whole photos were cropped to their face, if they were
+    no_face: list[str] = field(default_factory=list)  # photos where the detector found none (kept whole)
 
     @property
     def masked(self) -> list[str]:
@@ -64,8 +66,10 @@ class EvalData:
 
 def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], size: int = 48,
                    channels: int = 1, kind: str = "auto", on_error: OnError = "raise", seed: int = 0,
-                   folds: int = 0, fold: int = 0, group_by: str | None = None) -> EvalData:
-    """Read one split of a data set (of fold ``fold``, with k-fold) and line its labels up with the model's."""
+                   folds: int = 0, fold: int = 0, group_by: str | None = None,
+                   crops: FaceCrops | None = None) -> EvalData:
+    """Read one split of a data set (of fold ``fold``, with k-fold) and line its labels up with the model's;
+    ``crops``: crop whole photos to their largest face first, as ``predict`` does."""
     if split not in SPLIT_NAMES:
         raise DataError(f"unknown split {split!r}; use test, val, train or all")
     manifest = read_dataset(data, kind=kind, on_error=on_error, seed=seed, folds=folds, fold=fold, group_by=group_by)
@@ -83,10 +87,11 @@ def load_eval_data(data: str | Path, split: str, model_labels: tuple[str, ...], 
                               "share fewer than two classes; this checkpoint cannot be evaluated on this data")
     dropped = {name: int((manifest["label"] == name).sum()) for name in sorted(data_labels - set(shared))}
     manifest = manifest[manifest["label"].isin(shared)]
-    cache = build_cache(manifest, size=size, channels=channels, num_classes=8, on_error=on_error)
+    cache = build_cache(manifest, size=size, channels=channels, num_classes=8, on_error=on_error, crops=crops)
     names = [EMOTIONS_8[i] for i in cache.labels.tolist()]
     return EvalData(cache.images, np.array([shared.index(n) for n in names]), shared,
-                    [model_labels.index(n) for n in shared], cache.items, dropped, tuple(model_labels))
+                    [model_labels.index(n) for n in shared], cache.items, dropped, tuple(model_labels),
+                    crops, cache.no_face)
 
 
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
@@ -170,18 +175,24 @@ def eval_size(loaded: LoadedModel | Backend) -> tuple[int, int]:
 
 
 def split_for(model: LoadedModel | Backend, data: str | Path, split: str, kind: str = "auto",
-              on_error: OnError = "raise") -> EvalData:
-    """One split of a data set as this model was trained to see it: its decode size and channels, and the seed
-    and k-fold of its training, so evaluation, calibration and explanation all read the model's own splits."""
+              on_error: OnError = "raise", detector: str | None = None) -> EvalData:
+    """One split of a data set as this model was trained to see it: its decode size and channels, the seed and
+    k-fold of its training, and its face cropping, so evaluation, calibration and explanation all read the model's
+    own splits. ``detector`` (yunet, ssd, haar, mtcnn; none = the images are crops) overrides the cropping the
+    model file records (none unless it was trained on cropped photos); the margin is the model's own."""
     size, channels = eval_size(model)
-    return load_eval_data(data, split, model.labels, size, channels, kind, on_error, **split_settings(model))
+    if detector is None:
+        detector = model.meta.config.get("data", {}).get("detector") or "none"
+    crops = face_crops(detector, model.preprocess.crop_margin)
+    return load_eval_data(data, split, model.labels, size, channels, kind, on_error, **split_settings(model),
+                          crops=crops)
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: str = "none",
              out_dir: str | Path | None = None, batch_size: int = 256, kind: str = "auto",
              on_error: OnError = "raise", grid_size: int = 32, lowpass_sigma: float | None = None,
              exist_ok: bool = False, device: str | None = None, outputs: str = "all",
-             groups: str | Path | None = None) -> dict:
+             groups: str | Path | None = None, detector: str | None = None) -> dict:
     """Evaluate a model (a shipped name, run folder, .pt/.ckpt or .onnx) on one split; writes metrics.json,
     report.md, predictions.csv and figures to ``out_dir`` (default ``<run>/eval-<data>-<split>``; for a shipped
     model ``runs/eval-<model>-<data>-<split>``), taken afresh (``...-val2``) when it holds an earlier report,
@@ -191,6 +202,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     reported: over every output (``outputs="all"``, what ``predict`` users get) and over the data's classes only
     (``"data"``, renormalised); ``outputs`` says which one is primary (``plain``), the other is ``other_outputs``.
     ``groups``: a CSV of attributes per file name; adds the per-group audit (``groups`` in the results).
+    ``detector``: crop whole photos to their largest face as ``predict`` does (default: as the model was trained;
+    see ``split_for``); photos with no face found are counted (``photos_without_a_face``) and kept whole.
 
     >>> results = evaluate("default", "fer2013", split="val", tta="flip")  # doctest: +SKIP
     >>> results["plain"]["accuracy"], results["plain"]["macro"]["f1"]     # doctest: +SKIP
@@ -207,7 +220,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
                               "or the .pt it was exported from")
     if lowpass_sigma is not None:
         backend.preprocess.lowpass_sigma = lowpass_sigma
-    eval_data = split_for(backend, data, split, kind, on_error)
+    eval_data = split_for(backend, data, split, kind, on_error, detector)
     attributes = read_groups(groups, eval_data.items) if groups is not None else None
     name = backend.meta.name
     if out_dir is None and path in SHIPPED_MODELS.values():  # never into the installed package
@@ -221,7 +234,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
     results: dict = {"checkpoint": str(path), "model": name, "backend": backend.name, "data": str(data),
                      "split": split, "lowpass_sigma": backend.preprocess.lowpass_sigma,
                      "labels_dropped_from_data": eval_data.dropped, "masked_outputs": eval_data.masked,
-                     "outputs": outputs if eval_data.masked else "all"}
+                     "outputs": outputs if eval_data.masked else "all",
+                     "face_crops": eval_data.crops.key() if eval_data.crops else "none",
+                     "photos_without_a_face": len(eval_data.no_face), "first_photos_without_a_face": eval_data.no_face[:20]}
     modes = ["none"] if tta == "none" else ["none", tta]
     for mode in modes:
         start = time.perf_counter()
@@ -287,6 +302,11 @@ def markdown_report(results: dict) -> str:
              f"- input low-pass sigma: {results.get('lowpass_sigma', 0.0)} px of a 48-px face"]
     if results["labels_dropped_from_data"]:
         lines.append(f"- left out (labels the model does not know): {results['labels_dropped_from_data']}")
+    if results.get("face_crops", "none") != "none":
+        lines.append(f"- photos cropped to their largest face (detector|margin): {results['face_crops']}; no face "
+                     f"found in {results['photos_without_a_face']} (kept whole)"
+                     + (f", e.g. {', '.join(results['first_photos_without_a_face'][:3])}"
+                        if results["photos_without_a_face"] else ""))
     if results.get("masked_outputs"):
         other = results["other_outputs"]
         ci = other["intervals"]

@@ -85,11 +85,11 @@ def mean_maps_per_class(loaded, data_split, method: str = "rollout", per_class: 
 
 
 def class_mean_maps(checkpoint: str | Path, data: str | Path, split: str, out: str | Path, method: str = "rollout",
-                    per_class: int = 64, batch_size: int = 64) -> Path:
+                    per_class: int = 64, batch_size: int = 64, detector: str | None = None) -> Path:
     """Mean map and mean face of up to ``per_class`` faces of each true class: where the model looks per emotion,
     as a PNG (a column per class)."""
     loaded = load_model(resolve_model(checkpoint))
-    data_split = split_for(loaded, data, split)
+    data_split = split_for(loaded, data, split, detector=detector)
     found = mean_maps_per_class(loaded, data_split, method, per_class, batch_size)
     fig, axes = plt.subplots(2, len(data_split.labels), figsize=(2 * len(data_split.labels), 4.4), squeeze=False)
     for column, name in enumerate(data_split.labels):

@@ -197,6 +197,13 @@ def create_detector(name: str = DEFAULT_DETECTOR, model_path: str | Path | None 
     return DETECTOR_FACTORIES[name](model_path, threshold, min_size)
 
 
+def create_search(name: str = DEFAULT_DETECTOR, model_path: str | Path | None = None, threshold: float = 0.5,
+                  min_face: int = 24) -> FrameSearch:
+    """The face search of ``predict``: a detector that keeps every size it finds, inside a ``FrameSearch`` that
+    applies ``min_face`` in the frame's own pixels."""
+    return FrameSearch(create_detector(name, model_path, threshold, min_size=4), min_size=min_face)
+
+
 def non_maximum_suppression(boxes: list[FaceBox], threshold: float = 0.3) -> list[FaceBox]:
     """The best-scored box of every group that overlaps by more than ``threshold`` (intersection over union)."""
     kept: list[FaceBox] = []

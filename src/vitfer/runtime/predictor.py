@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from vitfer.runtime.crop import crop_face
-from vitfer.runtime.detectors import DEFAULT_DETECTOR, FaceBox, FrameSearch, create_detector
+from vitfer.runtime.detectors import DEFAULT_DETECTOR, FaceBox, FrameSearch, create_search
 from vitfer.runtime.backends import create_backend
 from vitfer.runtime.results import Face, FrameResult, Prediction
 from vitfer.runtime.sources import Frame, Source, read_image
@@ -80,8 +80,8 @@ class Predictor:
         self.labels = self.backend.labels
         self.preprocess = self.backend.preprocess
         # the detector keeps every size it finds; FrameSearch applies min_face in the frame's own pixels
-        self.search: FrameSearch | None = (None if detector == "none" else FrameSearch(
-            create_detector(detector, detector_model, threshold, min_size=4), min_size=min_face))
+        self.search: FrameSearch | None = (None if detector == "none" else
+                                           create_search(detector, detector_model, threshold, min_face))
         self.small_faces = small_faces
         if not 0.0 <= min_confidence <= 1.0:
             raise ArgumentError(f"min_confidence must be between 0 and 1, got {min_confidence}")

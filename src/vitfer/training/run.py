@@ -41,7 +41,7 @@ def preprocess_for(model: FERNet, config: Config, lowpass_sigma: float = 0.0) ->
         mean, std = tuple(resolved["mean"]), tuple(resolved["std"])
     return Preprocess(img_size=model.config.resolved_img_size(), in_channels=model.config.in_chans,
                       mean=mean, std=std, grayscale=config.data.channels == 1, decode_size=config.data.size,
-                      lowpass_sigma=lowpass_sigma)
+                      lowpass_sigma=lowpass_sigma, crop_margin=config.data.face_margin)
 
 
 class DescribeCheckpoint(Callback):
