@@ -371,3 +371,35 @@ def test_a_full_disk_stops_training_in_one_line_and_keeps_the_run_files_whole(fe
         vitfer.train(data=fer_folder, model="cnn3", epochs=1, name="full",
                      overrides={"runs_dir": str(tmp_path), "train.batch_size": 8})
     assert not list(tmp_path.rglob("*.partial"))  # nothing half-written left behind
+
+
+def test_offline_teacher_targets_mix_into_the_training_faces_only(tmp_path, fer_folder, tiny_checkpoint):
+    import numpy as np
+
+    from vitfer.data.cache import build_cache
+    from vitfer.data.readers import read_dataset
+    from vitfer.data.teacher_targets import join_teacher_targets
+    from vitfer.errors import DataError, OutputError
+    from vitfer.training.distill import write_teacher_targets
+
+    out = write_teacher_targets([str(tiny_checkpoint), "ferplus"], fer_folder, tmp_path / "t.npz")
+    saved = np.load(out)
+    assert saved["probabilities"].shape == (42, 7) and np.allclose(saved["probabilities"].sum(1), 1, atol=1e-5)
+    assert list(saved["teachers"]) == [str(tiny_checkpoint), "ferplus"]  # the 8-class teacher, contempt folded away
+    with pytest.raises(OutputError, match="never replace"):
+        write_teacher_targets(["ferplus"], fer_folder, out)
+    cache = build_cache(read_dataset(fer_folder), size=48, channels=1)
+    join_teacher_targets(cache, out, alpha=0.5, label_smoothing=0.1)
+    training, val = cache.indices("train"), cache.indices("val")
+    row = {item: k for k, item in enumerate(saved["items"])}[str(cache.items[training[0]])]
+    expected = 0.5 * (np.eye(7)[int(cache.labels[training[0]])] * 0.9 + 0.1 / 7) + 0.5 * saved["probabilities"][row]
+    assert cache.soft[training[0]].numpy() == pytest.approx(expected, abs=1e-6)
+    assert torch.equal(cache.soft[val], torch.nn.functional.one_hot(cache.labels[val], 7).float())
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, items=saved["items"][1:], probabilities=saved["probabilities"][1:], classes=saved["classes"],
+             teachers=saved["teachers"])
+    with pytest.raises(DataError, match="no target for 1 of 42 training faces"):
+        join_teacher_targets(cache, partial, alpha=0.5)
+    run = train(tiny_config(tmp_path, fer_folder, name="student", data={"teacher_targets": str(out)},
+                            train={"epochs": 1}), progress=False)
+    assert (run / "model.pt").is_file()

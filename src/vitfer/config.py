@@ -60,6 +60,9 @@ class DataConfig:
     # the model file keeps as its input contract's crop margin
     detector: str = ""
     face_margin: float = 0.2
+    # offline soft targets of trained teachers for the train split (`vitfer.training.distill.write_teacher_targets`);
+    # each training face learns (1 - train.distill_alpha) of its label and train.distill_alpha of the teachers'
+    teacher_targets: str = ""
 
 
 @dataclass

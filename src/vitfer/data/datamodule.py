@@ -88,6 +88,14 @@ def load_faces(config: Config) -> FaceCache:
         cache.aux = torch.from_numpy(join_ferplus_votes(items, data.aux_ferplus, data.aux_ferplus_names,
                                                         data.ferplus_protocol, data.on_error))
         cache.aux_names = EMOTIONS_8
+    if data.teacher_targets and data.expand_per_class > 0:
+        raise ConfigError("data.teacher_targets and data.expand_per_class do not combine: the teachers have no "
+                          "targets for augmented copies")
+    if data.teacher_targets:
+        from vitfer.data.teacher_targets import join_teacher_targets
+
+        cache = join_teacher_targets(cache, data.teacher_targets, config.train.distill_alpha,
+                                     config.train.label_smoothing)
     if data.expand_per_class > 0:
         cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
     return cache

@@ -5,12 +5,16 @@ teacher's probabilities softened by a temperature)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vitfer.models.checkpoint import LoadedModel
 from vitfer.errors import ModelError
+from vitfer.files import atomic_write
+from vitfer.labels import EMOTIONS_7
 from vitfer.preprocess import Preprocess
 from vitfer.models.inputs import finish, unfinish
 
@@ -60,3 +64,50 @@ def load_teacher(path: str, student: Preprocess, class_names: tuple[str, ...]) -
     for parameter in loaded.model.parameters():
         parameter.requires_grad = False
     return Teacher(loaded, student)
+
+
+def write_teacher_targets(teachers: list[str], data: str | Path, out: str | Path,
+                          classes: tuple[str, ...] = EMOTIONS_7, split: str = "train", batch_size: int = 256,
+                          seed: int = 0) -> Path:
+    """The teachers' mean probabilities for every face of ``split`` of ``data``, each teacher on the face and its
+    mirror image, over ``classes`` (an 8-class teacher's contempt is folded away: the rest renormalised), saved
+    as ``out`` (.npz: items, probabilities, classes, teachers) for ``data.teacher_targets``. Never over a file."""
+    from vitfer.data.cache import build_cache
+    from vitfer.data.readers import read_dataset
+    from vitfer.errors import OutputError
+    from vitfer.runtime.backends import create_backend
+    from vitfer.shipped import resolve_model
+
+    out = Path(out)
+    if out.exists():
+        raise OutputError(f"{out} exists; teacher targets never replace a file")
+    manifest = read_dataset(data, seed=seed)
+    manifest = manifest[(manifest["split"] == split) & manifest["label"].isin(classes)]
+    if manifest.empty:
+        raise ModelError(f"{data} has no faces of {list(classes)} in split {split!r}")
+    total, faces = None, {}
+    for name in teachers:
+        # PyTorch's full-precision answers (an .onnx teacher runs in ONNX Runtime)
+        backend = create_backend(name, backend="onnx" if resolve_model(name).suffix == ".onnx" else "torch")
+        missing = [c for c in classes if c not in backend.labels]
+        if missing:
+            raise ModelError(f"teacher {name} has no output for {missing}")
+        p = backend.preprocess
+        key = (p.decode_size, p.grayscale)
+        if key not in faces:
+            faces[key] = build_cache(manifest, size=p.decode_size, channels=1 if p.grayscale else 3, num_classes=8)
+        cache = faces[key]
+        images = cache.images.numpy()
+        columns = [list(backend.labels).index(c) for c in classes]
+        mean = 0
+        for view in (images, np.ascontiguousarray(images[..., ::-1])):
+            probs = np.concatenate([backend.probabilities(view[i:i + batch_size])
+                                    for i in range(0, len(view), batch_size)])[:, columns]
+            mean = mean + probs / probs.sum(axis=1, keepdims=True) / 2
+        total = mean if total is None else total + mean
+    items = np.array([str(item) for item in next(iter(faces.values())).items])
+    with atomic_write(out) as partial:
+        with open(partial, "wb") as handle:
+            np.savez(handle, items=items, probabilities=(total / len(teachers)).astype(np.float32),
+                     classes=np.array(classes), teachers=np.array([str(t) for t in teachers]))
+    return out
