@@ -1,8 +1,10 @@
+import pytest
 import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from vitfer.data.balance import class_weights, oversample_minority, undersample_majority, weighted_sampler
+from vitfer.errors import ConfigError
 
 LABELS = np.array([0] * 50 + [1] * 5 + [2] * 20 + [3] * 25)
 
@@ -37,3 +39,18 @@ def test_weighted_sampler_evens_classes():
     drawn = np.bincount(LABELS[list(sampler)], minlength=4) / 20000
     assert np.allclose(drawn, 0.25, atol=0.02)
     assert torch.is_tensor(sampler.weights)
+
+
+def test_undersampling_to_a_fraction_of_the_majority_classes_then_oversampling_the_rest():
+    from vitfer.data.balance import oversample_minority, undersample_majority
+    from vitfer.data.datamodule import balance_modes
+
+    labels = np.array([0] * 100 + [1] * 50 + [2] * 10)  # mean 53.3: only class 0 is a majority class
+    rows = undersample_majority(np.arange(160), labels, limit=5000, fraction=0.4)
+    assert np.bincount(labels[rows]).tolist() == [40, 50, 10]
+    rows = oversample_minority(rows, labels, factor=2.0)
+    assert np.bincount(labels[rows]).tolist() == [50, 50, 20]  # each smaller class doubled, capped at the largest
+    assert balance_modes("undersample+oversample+weights") == {"undersample", "oversample", "weights"}
+    assert balance_modes("none") == set()
+    with pytest.raises(ConfigError, match=r"unknown balance 'weights\+magic'"):
+        balance_modes("weights+magic")

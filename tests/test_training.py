@@ -403,3 +403,29 @@ def test_offline_teacher_targets_mix_into_the_training_faces_only(tmp_path, fer_
     run = train(tiny_config(tmp_path, fer_folder, name="student", data={"teacher_targets": str(out)},
                             train={"epochs": 1}), progress=False)
     assert (run / "model.pt").is_file()
+
+
+def test_focal_alpha_warm_up_start_and_offline_copies(tmp_path, fer_folder):
+    import pandas as pd
+
+    from vitfer.data.cache import build_cache
+    from vitfer.data.expand import expand_training_split
+    from vitfer.data.readers import read_dataset
+    from vitfer.training.losses import FERLoss
+    from vitfer.training.module import warmup_factor
+
+    logits, target = torch.randn(16, 7), torch.randint(0, 7, (16,))
+    full = FERLoss(7, "focal", 2.0)(logits, target)
+    assert FERLoss(7, "focal", 2.0, alpha=0.25)(logits, target) == pytest.approx(0.25 * float(full))
+    assert FERLoss(7, "ce", alpha=0.25)(logits, target) == pytest.approx(float(FERLoss(7, "ce")(logits, target)))
+    assert warmup_factor(0, 10, 0.1) == pytest.approx(0.19) and warmup_factor(9, 10, 0.1) == 1.0
+    cache = build_cache(read_dataset(fer_folder), size=48, channels=1)
+    expanded = expand_training_split(cache, 0, copies=5)
+    assert len(expanded.indices("train")) == 6 * len(cache.indices("train"))
+    assert len(expanded.indices("val")) == len(cache.indices("val"))  # copies of training faces only
+    # ReduceLROnPlateau with a warm-up: the first epoch ends part way up the ramp from lr/10
+    run = train(tiny_config(tmp_path, fer_folder, train={"epochs": 1, "scheduler": "plateau", "warmup_epochs": 2,
+                                                        "warmup_start_factor": 0.1, "lr": 1e-3}), progress=False)
+    lr = pd.read_csv(run / "metrics.csv")["lr"].dropna().iloc[0]
+    steps = 42 // 8  # one epoch of batches of 8 (drop_last)
+    assert lr == pytest.approx(1e-3 * warmup_factor(steps - 1, 2 * steps, 0.1), rel=1e-4)

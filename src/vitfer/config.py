@@ -25,6 +25,7 @@ class AugmentConfig:
     brightness: float = 0.2
     contrast: float = 0.2
     blur: float = 0.0  # probability of a Gaussian blur
+    blur_sigma: tuple[float, float] = (0.1, 1.5)  # its sigma's range, pixels of the cached face
     erasing: float = 0.0  # probability of random erasing
     mixup: float = 0.0  # mixup alpha (0 = off)
     cutmix: float = 0.0  # cutmix alpha (0 = off)
@@ -40,10 +41,12 @@ class DataConfig:
     channels: int = 1  # 1 = grayscale cache, 3 = colour
     cache_dir: str | None = "~/.cache/vitfer"
     on_error: str = "raise"  # raise | skip
-    balance: str = "none"  # none | weights | oversample | undersample | sampler
+    balance: str = "none"  # none | weights | oversample | undersample | sampler, or several: undersample+oversample+weights
     balance_power: float = 1.0  # with balance=weights: 0.5 = square-root class weights
     oversample_factor: float = 2.0
     undersample_limit: int = 5000
+    undersample_fraction: float = 0.0  # > 0: keep this fraction of each majority class instead of the limit
+    expand_copies: int = 0  # offline augmentation: this many augmented copies of every training face
     expand_per_class: int = 0  # offline augmentation of the train split to N per class
     ferplus_protocol: str = "crossentropy"  # FER+ training targets: majority | probability | crossentropy | multi_target
     # FER+ votes of the same faces as an auxiliary 8-class head (FER2013 folder layout): FER+ folder + name mapping
@@ -91,6 +94,7 @@ class TrainSection:
     layer_decay: float | None = None  # e.g. 0.75: lower lr for earlier ViT blocks
     loss: str = "ce"  # ce | focal
     focal_gamma: float = 2.0
+    focal_alpha: float = 1.0  # focal loss's alpha: a constant factor on the loss (Lin et al. use 0.25)
     label_smoothing: float = 0.0
     aux_weight: float = 1.0  # weight of the auxiliary head's loss (data.aux_ferplus)
     # A trained model (file, run folder or shipped name) to learn from. A student with a distillation token
@@ -101,6 +105,7 @@ class TrainSection:
     distill_temperature: float = 2.0
     scheduler: str = "cosine"  # cosine | step | plateau | none
     warmup_epochs: float = 0.0
+    warmup_start_factor: float = 0.0  # the warm-up ramps the lr linearly from lr x this to lr (0.1: "x10")
     step_size: int = 10
     step_gamma: float = 0.1
     plateau_patience: int = 3
@@ -138,13 +143,14 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.num_classes": (2, 8), "data.size": (8, 1024), "data.channels": (1, 3), "data.balance_power": (0, 4),
     "data.oversample_factor": (1, 100), "data.undersample_limit": (1, None), "data.expand_per_class": (0, 1_000_000),
     "data.folds": (0, 1000), "data.fold": (0, 999), "data.face_margin": (0, 2),
+    "data.undersample_fraction": (0, 1), "data.expand_copies": (0, 1000),
     "model.img_size": (8, 1024), "model.head_dropout": (0, 1), "model.drop_path_rate": (0, 1),
     "model.gradual_unfreeze_every": (0, None),
     "augment.hflip": (0, 1), "augment.rotation": (0, 180), "augment.translate": (0, 1), "augment.resized_crop": (0, 1),
     "augment.brightness": (0, 1), "augment.contrast": (0, 1), "augment.blur": (0, 1), "augment.erasing": (0, 1),
     "augment.mixup": (0, None), "augment.cutmix": (0, None),
     "train.epochs": (1, 100_000), "train.batch_size": (1, 1_000_000), "train.lr": (0, 10), "train.weight_decay": (0, 10),
-    "train.momentum": (0, 1), "train.sam_rho": (0, 10), "train.layer_decay": (0, 1), "train.focal_gamma": (0, 100),
+    "train.momentum": (0, 1), "train.focal_alpha": (0, 100), "train.warmup_start_factor": (0, 1), "train.sam_rho": (0, 10), "train.layer_decay": (0, 1), "train.focal_gamma": (0, 100),
     "train.label_smoothing": (0, 1), "train.aux_weight": (0, 100), "train.distill_alpha": (0, 1),
     "train.distill_temperature": (0, 100), "train.warmup_epochs": (0, 100_000), "train.step_size": (1, None),
     "train.step_gamma": (0, 1), "train.plateau_patience": (0, None), "train.plateau_factor": (0, 1),

@@ -41,14 +41,18 @@ def oversample_minority(indices: np.ndarray, labels: np.ndarray, factor: float, 
     return np.sort(np.concatenate(out))
 
 
-def undersample_majority(indices: np.ndarray, labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
-    """Keep at most ``limit`` randomly chosen items of every class."""
+def undersample_majority(indices: np.ndarray, labels: np.ndarray, limit: int, seed: int = 0,
+                         fraction: float = 0.0) -> np.ndarray:
+    """Keep at most ``limit`` randomly chosen items of every class; with ``fraction`` > 0 instead, keep that
+    fraction of every majority class (one with more items than the mean per class) and all of the others."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
+    classes, counts = np.unique(labels[indices], return_counts=True)
     kept = []
-    for cls in np.unique(labels[indices]):
+    for cls, count in zip(classes, counts):
         members = indices[labels[indices] == cls]
-        kept.append(rng.choice(members, size=limit, replace=False) if len(members) > limit else members)
+        keep = (int(round(count * fraction)) if count > counts.mean() else count) if fraction > 0 else min(count, limit)
+        kept.append(rng.choice(members, size=keep, replace=False) if keep < count else members)
     return np.sort(np.concatenate(kept))
 
 

@@ -88,16 +88,18 @@ def load_faces(config: Config) -> FaceCache:
         cache.aux = torch.from_numpy(join_ferplus_votes(items, data.aux_ferplus, data.aux_ferplus_names,
                                                         data.ferplus_protocol, data.on_error))
         cache.aux_names = EMOTIONS_8
-    if data.teacher_targets and data.expand_per_class > 0:
-        raise ConfigError("data.teacher_targets and data.expand_per_class do not combine: the teachers have no "
-                          "targets for augmented copies")
+    expand = data.expand_per_class > 0 or data.expand_copies > 0
+    if data.teacher_targets and expand:
+        raise ConfigError("data.teacher_targets and offline expansion (data.expand_per_class, expand_copies) do not "
+                          "combine: the teachers have no targets for augmented copies")
     if data.teacher_targets:
         from vitfer.data.teacher_targets import join_teacher_targets
 
         cache = join_teacher_targets(cache, data.teacher_targets, config.train.distill_alpha,
                                      config.train.label_smoothing)
-    if data.expand_per_class > 0:
-        cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed)
+    if expand:
+        cache = expand_training_split(cache, data.expand_per_class, config.augment, seed=config.seed,
+                                      copies=data.expand_copies)
     return cache
 
 
@@ -131,6 +133,20 @@ def lowpass_sigma_for(cache: FaceCache, setting: str | float | bool) -> float:
     return sigma
 
 
+BALANCE_MODES = ("weights", "oversample", "undersample", "sampler")
+
+
+def balance_modes(balance: str) -> set[str]:
+    """The modes of a ``data.balance`` setting: none, one of BALANCE_MODES, or several joined by '+' (e.g.
+    ``undersample+oversample+weights``: fewer faces of the largest classes, repeats of the smallest, and class
+    weights in the loss)."""
+    modes = set() if balance == "none" else set(balance.split("+"))
+    if modes - set(BALANCE_MODES):
+        raise ConfigError(f"unknown balance {balance!r}; use none, {', '.join(BALANCE_MODES)}, or several joined "
+                          "by +")
+    return modes
+
+
 def _stack(batch):
     return batch if isinstance(batch, tuple) else torch.utils.data.default_collate(batch)
 
@@ -141,12 +157,11 @@ class FERDataModule(L.LightningDataModule):
     def __init__(self, cache: FaceCache | None = None, preprocess: Preprocess | None = None,
                  augment: AugmentConfig | None = None, batch_size: int = 128, balance: str = "none",
                  oversample_factor: float = 2.0, undersample_limit: int = 5000, seed: int = 0,
-                 eval_batch_size: int = 512, config: Config | None = None) -> None:
+                 eval_batch_size: int = 512, config: Config | None = None, undersample_fraction: float = 0.0) -> None:
         """Faces from ``cache``, or read as ``config`` says when ``setup`` runs (see ``from_config``).
         ``preprocess`` (the model's input contract) may be set later, before the first batch."""
         super().__init__()
-        if balance not in ("none", "weights", "oversample", "undersample", "sampler"):
-            raise ConfigError(f"unknown balance {balance!r}; use none, weights, oversample, undersample or sampler")
+        balance_modes(balance)  # a clear error for an unknown one, before any face is read
         if cache is None and config is None:
             raise ConfigError("FERDataModule needs faces: a FaceCache, or a config to read them with")
         self.cache, self.config, self.preprocess = cache, config, preprocess
@@ -154,6 +169,7 @@ class FERDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.balance, self.oversample_factor, self.undersample_limit = balance, oversample_factor, undersample_limit
+        self.undersample_fraction = undersample_fraction
         self.seed = seed
         self.train_rows: np.ndarray | None = None
         if cache is not None:
@@ -165,7 +181,7 @@ class FERDataModule(L.LightningDataModule):
         its augmentation, batch size and seed."""
         data = config.data
         return cls(None, None, config.augment, config.train.batch_size, data.balance, data.oversample_factor,
-                   data.undersample_limit, config.seed, config=config)
+                   data.undersample_limit, config.seed, config=config, undersample_fraction=data.undersample_fraction)
 
     def prepare_data(self) -> None:
         """Decode the faces into the on-disk cache once per node (Lightning calls this on one process of each
@@ -184,10 +200,11 @@ class FERDataModule(L.LightningDataModule):
         if len(train) == 0:
             raise DataError("the data set has no train split")
         labels = self.cache.labels.numpy()
-        if self.balance == "oversample":
+        modes = balance_modes(self.balance)
+        if "undersample" in modes:  # first, so oversampling counts the classes as they are after it
+            train = undersample_majority(train, labels, self.undersample_limit, self.seed, self.undersample_fraction)
+        if "oversample" in modes:
             train = oversample_minority(train, labels, self.oversample_factor, self.seed)
-        elif self.balance == "undersample":
-            train = undersample_majority(train, labels, self.undersample_limit, self.seed)
         self.train_rows = train
 
     def class_weights(self, power: float = 0.5) -> torch.Tensor:
@@ -209,7 +226,7 @@ class FERDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = CacheRows(self.cache, self.train_rows)
         generator = torch.Generator().manual_seed(self.seed + (self.trainer.current_epoch if self.trainer else 0))
-        if self.balance == "sampler":
+        if "sampler" in balance_modes(self.balance):
             sampler = weighted_sampler(self.cache.labels[dataset.rows].numpy(), seed=self.seed)
             return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True,
                               collate_fn=_stack)

@@ -11,8 +11,9 @@ from vitfer.data.transforms import BatchAugment
 
 
 def expand_training_split(cache: FaceCache, per_class: int, augment: AugmentConfig | None = None,
-                          seed: int = 0, batch_size: int = 512) -> FaceCache:
-    """Return a cache whose train split holds ``per_class`` faces of each class (originals + augmented copies).
+                          seed: int = 0, batch_size: int = 512, copies: int = 0) -> FaceCache:
+    """Return a cache whose train split holds ``per_class`` faces of each class (originals + augmented copies),
+    or with ``copies`` > 0 each training face and that many augmented copies of it.
 
     Only rows already in the train split are ever copied; each new row's ``items`` entry names its parent.
     """
@@ -23,10 +24,10 @@ def expand_training_split(cache: FaceCache, per_class: int, augment: AugmentConf
     new_images, new_labels, parents = [], [], []
     for cls in range(len(cache.class_names)):
         members = train[cache.labels.numpy()[train] == cls]
-        missing = per_class - len(members)
+        missing = len(members) * copies if copies > 0 else per_class - len(members)
         if len(members) == 0 or missing <= 0:
             continue
-        chosen = rng.choice(members, size=missing, replace=True)
+        chosen = np.repeat(members, copies) if copies > 0 else rng.choice(members, size=missing, replace=True)
         for start in range(0, missing, batch_size):
             rows = torch.from_numpy(chosen[start:start + batch_size])
             batch = cache.images[rows].float().div(255)

@@ -22,7 +22,7 @@ def build_pipeline(config: AugmentConfig, size: int) -> nn.Module:
     if config.brightness > 0 or config.contrast > 0:
         steps.append(K.ColorJiggle(brightness=config.brightness, contrast=config.contrast, p=1.0))
     if config.blur > 0:
-        steps.append(K.RandomGaussianBlur((3, 3), sigma=(0.1, 1.5), p=config.blur))
+        steps.append(K.RandomGaussianBlur((3, 3), sigma=tuple(config.blur_sigma), p=config.blur))
     if config.erasing > 0:
         steps.append(K.RandomErasing(scale=(0.02, 0.2), p=config.erasing))
     return nn.Sequential(*steps)

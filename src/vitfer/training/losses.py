@@ -12,14 +12,15 @@ class FERLoss(nn.Module):
     """Cross-entropy or focal loss with optional class weights and label smoothing.
 
     ``weight`` scales each class (like ``F.cross_entropy(weight=...)``, normalised by the targets'
-    total weight); ``gamma`` > 0 turns it into focal loss, ``-(1-p)^gamma * log p``. ``multi_target``: soft
+    total weight); ``gamma`` > 0 turns it into focal loss, ``-alpha (1-p)^gamma * log p``. ``multi_target``: soft
     targets name the accepted classes, and the loss is ``-log max p`` over them (FER+'s multi-target protocol).
     A zero target row (no label for that face) adds nothing.
     """
 
     def __init__(self, num_classes: int, kind: str = "ce", gamma: float = 2.0, weight: torch.Tensor | None = None,
-                 label_smoothing: float = 0.0, multi_target: bool = False) -> None:
+                 label_smoothing: float = 0.0, multi_target: bool = False, alpha: float = 1.0) -> None:
         super().__init__()
+        self.alpha = alpha if kind == "focal" else 1.0  # focal loss's constant factor (RetinaNet's 0.25)
         if kind not in ("ce", "focal"):
             raise ConfigError(f"unknown loss {kind!r}; use ce or focal")
         self.multi_target = multi_target
@@ -49,4 +50,4 @@ class FERLoss(nn.Module):
         if self.gamma:
             per_class = per_class * (1 - log_p.exp()).pow(self.gamma)
         weighted = (per_class * self.weight).sum(dim=-1)
-        return weighted.sum() / (target * self.weight).sum().clamp(min=1e-12)
+        return self.alpha * weighted.sum() / (target * self.weight).sum().clamp(min=1e-12)

@@ -62,7 +62,7 @@ class FERModule(L.LightningModule):
         self.soft_protocol = soft_protocol
         multi = soft_protocol == "multi_target"
         self.criterion = FERLoss(num_classes, train.loss, train.focal_gamma, class_weights, train.label_smoothing,
-                                 multi_target=multi)
+                                 multi_target=multi, alpha=train.focal_alpha)
         self.eval_criterion = nn.CrossEntropyLoss()
         self.mixup = (Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=train.label_smoothing,
                             num_classes=num_classes) if (mixup > 0 or cutmix > 0) else None)
@@ -154,6 +154,14 @@ class FERModule(L.LightningModule):
             aux = aux * lam + aux.flip(0) * (1.0 - lam)
         return x, y, aux
 
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # ReduceLROnPlateau has no warm-up of its own: ramp the learning rates here until warm-up ends
+        warmup = int(self.cfg.warmup_epochs * self.steps_per_epoch)
+        if self.cfg.scheduler == "plateau" and self.global_step < warmup:
+            factor = warmup_factor(self.global_step, warmup, self.cfg.warmup_start_factor)
+            for group, base in zip(self.trainer.optimizers[0].param_groups, self.base_lrs):
+                group["lr"] = base * factor
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.ema is not None:
             self.ema.update(self.model, step=self.global_step)
@@ -198,6 +206,7 @@ class FERModule(L.LightningModule):
         else:
             raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; use adamw or sgd")
         optimizer = SAM(groups, base, rho=cfg.sam_rho, **kwargs) if cfg.sam else base(groups, **kwargs)
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         scheduler = build_scheduler(optimizer, cfg, self.steps_per_epoch)
         if scheduler is None:
             return optimizer
@@ -205,6 +214,11 @@ class FERModule(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": cfg.monitor,
                                                              "interval": "epoch"}}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def warmup_factor(step: int, warmup: int, start: float = 0.0) -> float:
+    """The lr factor at ``step`` of a linear warm-up over ``warmup`` steps from ``start`` to 1."""
+    return start + (1 - start) * (step + 1) / warmup
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_per_epoch: int):
@@ -223,7 +237,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainSection, steps_p
 
     def factor(step: int) -> float:
         if step < warmup:
-            return (step + 1) / warmup
+            return warmup_factor(step, warmup, cfg.warmup_start_factor)
         if cfg.scheduler == "cosine":
             progress = min((step - warmup) / max(total - warmup, 1), 1.0)
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))

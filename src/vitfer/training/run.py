@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from vitfer.config import Config
 from vitfer.errors import ConfigError, DataError, ModelError, OutputError
-from vitfer.data.datamodule import FERDataModule
+from vitfer.data.datamodule import FERDataModule, balance_modes
 from vitfer.preprocess import Preprocess
 from vitfer.models.checkpoint import describe, read_checkpoint, save_model
 from vitfer.models.factory import FERNet, build_model
@@ -190,7 +190,8 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
         check_resume(resume, model)
     preprocess = preprocess_for(model, config, datamodule.lowpass_sigma(config.data.match_sharpness))
     datamodule.preprocess = preprocess
-    weights = datamodule.class_weights(config.data.balance_power) if config.data.balance == "weights" else None
+    weights = (datamodule.class_weights(config.data.balance_power)
+               if "weights" in balance_modes(config.data.balance) else None)
     steps = len(datamodule.train_rows) // config.train.batch_size
     if steps == 0:  # every batch is full (drop_last): fewer faces than one batch would train nothing
         raise DataError(f"the train split has {len(datamodule.train_rows)} faces, fewer than one batch of "
