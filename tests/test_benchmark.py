@@ -44,6 +44,7 @@ def test_two_recipes_make_one_table_and_resume(fer_folder: Path, tmp_path: Path)
     assert (out / "benchmark.png").stat().st_size > 0
     assert "| small_cnn | cnn3 |" in (out / "benchmark.md").read_text()
     assert len(pd.read_csv(out / "hybrid" / "metrics.csv").dropna(subset=["epoch_seconds"])) == 1
+    assert (out / "curves.png").stat().st_size > 0 and table["still climbing"].isna().all()  # one epoch: no trend
 
     # run again: both recipes are finished, so nothing trains and the stored figures come back unchanged
     stored = json.loads((out / "small_cnn" / "result.json").read_text())
@@ -73,3 +74,14 @@ def test_bad_benchmark_input_is_refused_by_name(fer_folder: Path, tmp_path: Path
         benchmark([student], fer_folder, tmp_path / "b", Budget(epochs=1))
     result = CliRunner().invoke(app, ["benchmark", str(student), "--data", str(fer_folder)])
     assert result.exit_code == 2 and "one budget" in result.output
+
+
+def test_learning_curves_count_training_minutes_across_a_resume(tmp_path: Path) -> None:
+    from vitfer.evaluation.benchmark import learning_curve, still_climbing
+
+    (tmp_path / "metrics.before-resume.csv").write_text(
+        "epoch,epoch_seconds,val_acc\n0,,0.30\n0,60.0,\n1,,0.40\n1,120.0,\n")
+    (tmp_path / "metrics.csv").write_text("epoch,epoch_seconds,val_acc\n2,,0.45\n2,60.0,\n")
+    curve = learning_curve(tmp_path)
+    assert curve["minutes"].tolist() == [1.0, 3.0, 4.0] and curve["val_acc"].tolist() == [0.30, 0.40, 0.45]
+    assert still_climbing(curve) and not still_climbing(curve.iloc[[0, 2, 1]].reset_index(drop=True))

@@ -178,7 +178,12 @@ def test_tflite_mobilenet_cnn_keeps_its_folded_batch_norm_in_training():
         blocks_train = model.backbone.blocks(probe[:, :1].repeat(1, 32, 1, 1))
         blocks_eval = model.eval().backbone.blocks(probe[:, :1].repeat(1, 32, 1, 1))
     assert torch.allclose(blocks_train, blocks_eval)  # batch statistics do not replace the folded ones
-    assert isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)  # the new 48-px stem still learns its own
+    # the stem keeps its ImageNet conv (run at stride 1 for 48-px faces) and its folded batch norm
+    from vitfer.models.tflite_import import mobilenetv2_from_tflite
+
+    assert model.backbone.conv_stem.stride == (1, 1)
+    assert torch.equal(model.backbone.conv_stem.weight, mobilenetv2_from_tflite(TFLITE).conv_stem.weight)
+    assert not isinstance(model.backbone.bn1, torch.nn.BatchNorm2d)  # frozen
     reloaded = build_model("mobilenetv2", 7)
     reloaded.load_state_dict(model.state_dict())  # checkpoints load into a freshly built model
 
@@ -243,7 +248,9 @@ def test_vitfer_models_are_timm_models_with_their_own_configs(tmp_path):
     assert resolve_data_config(model=timm.create_model("vitfer_resnet18"))["mean"] != (0.5, 0.5, 0.5)  # ImageNet
     assert timm.create_model("vitfer_cnn3", in_chans=1, num_classes=3)(torch.zeros(2, 1, 48, 48)).shape == (2, 3)
     # vitfer's 48-px-stem ResNet-18 beside timm's own, which is left as it was
-    assert timm.create_model("vitfer_resnet18").conv1.kernel_size == (3, 3)
+    resnet = timm.create_model("vitfer_resnet18")  # its ImageNet stem conv kept, no max-pool: 24-px maps into layer1
+    assert resnet.conv1.kernel_size == (7, 7) and isinstance(resnet.maxpool, torch.nn.Identity)
+    assert resnet.forward_features(torch.zeros(1, 3, 48, 48)).shape[-1] == 3
     assert timm.create_model("resnet18").conv1.kernel_size == (7, 7)
 
     # a vitfer model file as timm's pretrained file: backbone and head; a 48-px one resampled to 64 px

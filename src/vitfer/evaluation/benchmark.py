@@ -176,7 +176,8 @@ def run_recipe(recipe: Path, config: Config, budget: Budget, run_dir: Path, size
             "train minutes": train_minutes, "train img/s": float(rates.mean()) if len(rates) else None,
             "infer faces/s": faces_per_second(loaded.model, channels, size),
             "val": {"accuracy": val["accuracy"], "macro_f1": val["macro"]["f1"],
-                    "per_class_f1": {name: row["f1"] for name, row in val["per_class"].items()}}}
+                    "per_class_f1": {name: row["f1"] for name, row in val["per_class"].items()}},
+            "curve": learning_curve(run_dir).to_dict(orient="list")}
 
 
 def benchmark(recipes: list[str | Path], data: str | Path, out: str | Path, budget: Budget,
@@ -232,6 +233,25 @@ def final_test_result(run_dir: Path, result: dict, data: str | Path) -> dict:
     return result
 
 
+def learning_curve(run_dir: Path) -> pd.DataFrame:
+    """Validation accuracy after each epoch against the training minutes spent so far (``minutes``, ``val_acc``),
+    from the run's metrics.csv (and the part before a resume, when there was one)."""
+    parts = [run_dir / "metrics.before-resume.csv", run_dir / "metrics.csv"]
+    metrics = pd.concat([pd.read_csv(part) for part in parts if part.is_file()], ignore_index=True)
+    if metrics.empty or "val_acc" not in metrics or "epoch_seconds" not in metrics:
+        return pd.DataFrame({"minutes": [], "val_acc": []})
+    seconds = metrics.dropna(subset=["epoch_seconds"]).groupby("epoch")["epoch_seconds"].last()
+    accuracy = metrics.dropna(subset=["val_acc"]).groupby("epoch")["val_acc"].last()
+    both = pd.concat([seconds, accuracy], axis=1, join="inner").sort_index()
+    return pd.DataFrame({"minutes": both["epoch_seconds"].cumsum().to_numpy() / 60.0,
+                         "val_acc": both["val_acc"].to_numpy()})
+
+
+def still_climbing(curve: pd.DataFrame) -> bool:
+    """Whether the last epoch gave the best validation accuracy so far (so more budget would likely help)."""
+    return len(curve) >= 2 and curve["val_acc"].iloc[-1] >= curve["val_acc"].iloc[:-1].max()
+
+
 def results_table(results: list[dict]) -> pd.DataFrame:
     """One row per recipe: validation scores, per-class F1, cost, speed; the final test column last."""
     rows = []
@@ -243,6 +263,8 @@ def results_table(results: list[dict]) -> pd.DataFrame:
         for name in EMOTIONS_8:
             if name in r["val"]["per_class_f1"]:
                 row[f"F1 {name}"] = r["val"]["per_class_f1"][name]
+        curve = pd.DataFrame(r.get("curve", {"minutes": [], "val_acc": []}))
+        row["still climbing"] = ("yes" if still_climbing(curve) else "no") if len(curve) >= 2 else None
         if "test" in r:
             row[TEST_COLUMN] = r["test"]["accuracy"]
         rows.append(row)
@@ -250,8 +272,10 @@ def results_table(results: list[dict]) -> pd.DataFrame:
 
 
 def write_outputs(table: pd.DataFrame, out: Path, budget: Budget, data: str) -> None:
-    """benchmark.md (the table with its budget), benchmark.csv, and benchmark.png (accuracy and macro-F1 bars)."""
-    from vitfer.evaluation.plots import plot_comparison_bars
+    """benchmark.md (the table with its budget), benchmark.csv, benchmark.png (accuracy and macro-F1 bars) and
+    curves.png (each recipe's validation accuracy against its training minutes: what it did with equal compute,
+    and whether it was still climbing when the budget ended)."""
+    from vitfer.evaluation.plots import plot_comparison_bars, plot_learning_curves
 
     note = (f"Budget: {budget.describe()}; data: `{data}`; ranked by the validation split (`val`).\n"
             f"`{TEST_COLUMN}` is the test split, evaluated once after every recipe finished; it chose nothing.\n\n")
@@ -259,3 +283,6 @@ def write_outputs(table: pd.DataFrame, out: Path, budget: Budget, data: str) -> 
     write_text(out / "benchmark.csv", table.to_csv(index=False))
     bars = {"val acc": table["val acc"].tolist(), "val macro-F1": table["val macro-F1"].tolist()}
     plot_comparison_bars(table["recipe"].tolist(), bars, out / "benchmark.png")
+    curves = {recipe: learning_curve(out / recipe) for recipe in table["recipe"]}
+    plot_learning_curves({name: (c["minutes"].tolist(), c["val_acc"].tolist()) for name, c in curves.items()
+                          if len(c)}, out / "curves.png")

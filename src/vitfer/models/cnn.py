@@ -42,14 +42,13 @@ def square_size(img_size: int | tuple[int, int]) -> int:
 
 
 def small_input_stem(model: nn.Module, name: str) -> nn.Module:
-    """Adapt an ImageNet CNN stem to 48-px faces: stride-1 3x3 first conv, no early max-pool."""
+    """Adapt an ImageNet CNN to 48-px faces and keep its pretrained stem. ResNet keeps its 7x7 stride-2 conv and
+    drops the max-pool: a 48-px face reaches layer1 as 24x24 maps (a quarter of the cost of the CIFAR-style
+    stride-1 stem, 0.6 instead of 2.5 GFLOPs). MobileNetV2 runs its 3x3 stem conv at stride 1 (3x3 final maps)."""
     if name.startswith("resnet"):
-        old = model.conv1
-        model.conv1 = nn.Conv2d(old.in_channels, old.out_channels, 3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
     elif name.startswith("mobilenetv2"):
-        old = model.conv_stem
-        model.conv_stem = nn.Conv2d(old.in_channels, old.out_channels, 3, stride=1, padding=1, bias=False)
+        model.conv_stem.stride = (1, 1)
     return model
 
 

@@ -37,12 +37,18 @@ def _load_tflite(backbone: nn.Module, path: Path) -> None:
         backbone.load_stem_from(mobilenet)
         return
     if getattr(backbone, "pretrained_cfg", {}).get("architecture") == "vitfer_mobilenetv2":
-        state = {k: v for k, v in mobilenet.state_dict().items() if not k.startswith(("classifier", "conv_stem"))}
+        own = backbone.state_dict()
+        # every layer but the classifier (and a stem conv of another channel count: grey input)
+        state = {k: v for k, v in mobilenet.state_dict().items()
+                 if not k.startswith("classifier") and k in own and own[k].shape == v.shape}
         backbone.load_state_dict(state, strict=False)
-        # the TFLite weights carry batch-norm folded in: freeze those layers so batch statistics of faces do not
-        # replace them (the new 48-px conv_stem keeps an ordinary, learning batch-norm)
+        # the TFLite weights carry batch-norm folded in: freeze those layers, so that batch statistics of faces do
+        # not replace them. Left learning, they renormalise the pretrained features at the first step and the
+        # ReLU6s saturate: the network predicted one class for every face.
         backbone.blocks = freeze_batch_norm_2d(backbone.blocks)
         backbone.bn2 = freeze_batch_norm_2d(backbone.bn2)
+        if "conv_stem.weight" in state:
+            backbone.bn1 = freeze_batch_norm_2d(backbone.bn1)
         return
     raise WeightImportError(f"{path} holds MobileNetV2 weights; they fit hybrid_vit_* and mobilenetv2 only")
 

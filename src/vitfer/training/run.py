@@ -182,6 +182,10 @@ def _train(config: Config, resume: str | Path | None, progress: bool, verbose: b
     if m.name.startswith("hybrid_vit") and not m.pretrained:
         log.warning("%s starts from a random convolutional stem; the shipped recipe starts it from ImageNet: "
                     "--set model.pretrained=PATH/mobilenet_v2_1.0_224_quant.tflite", m.name)
+    if m.name == "mobilenetv2" and m.pretrained and config.train.optimizer == "adamw" and config.train.lr > 3e-4:
+        # benchmarks/mobilenetv2_lr_probe.py: the folded, frozen batch norm leaves nothing to absorb Adam's steps
+        log.warning("an ImageNet MobileNetV2 collapsed to one class at AdamW lr 1e-3 and learnt at 3e-4 in a probe "
+                    "(benchmarks/mobilenetv2_lr_probe.py); this recipe's lr is %g", config.train.lr)
     model = build_model(m.name, config.data.num_classes, pretrained=m.pretrained, img_size=m.img_size,
                         head=m.head, freeze=m.freeze, head_dropout=m.head_dropout,
                         drop_path_rate=m.drop_path_rate, kwargs=m.kwargs,
