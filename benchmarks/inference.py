@@ -1,14 +1,20 @@
-"""Inference speed on this machine: classifier backends, face detectors, and the whole video pipeline.
+"""Inference cost on this machine beside the `fer` package: per face through the public API, bulk throughput,
+threads, face detectors, the whole video pipeline, and the accuracy-per-millisecond picture.
 
-    python benchmarks/inference.py [--model default [fast ...]] [--weights ../shared/weights] [--threads 2]
-        [--fer-python PATH/fervenv/bin/python]
+    python benchmarks/inference.py [--model default fast ferplus] [--fer-python PATH/fervenv/bin/python]
+        [--fer-accuracy 0.6587] [--plot benchmarks/results/frontier.png] [--weights ../shared/weights]
 
-Prints Markdown tables: per-face classification throughput (batch 64) and single-face latency for PyTorch,
-ONNX Runtime fp32 and int8, and threads of the default backend, for each model given; detector time per 640x480
-frame; and frames per second of `Predictor.stream` (detect + crop + classify + track) over a generated video,
-for the first model.
-With --fer-python (an environment with fer==25.10.3), the `fer` package is measured in the same run
-(benchmarks/fer_package_speed.py) and every vitfer row gets its ratio to fer.
+Runtime floor only (ONNX Runtime, no torch): each model as `pip install vitfer` runs it.
+
+- **Classifier**: one pre-cropped face through the public API (`Predictor(model, detector="none", threads=1)
+  .predict(face)`: decode, runtime call, calibrated probabilities, result objects), the runtime call alone on one
+  thread, and faces/s of 64 faces in one call (the backend's default threads). With --fer-python, fer's
+  classifier call (`FER()._classify_emotions`, its quantised TFLite mini-Xception) is timed in the same run by its
+  own environment (benchmarks/fer_package_speed.py) and every row gets its ratios to fer.
+- **Frontier** (--plot): accuracy on each model's held-out test split (from its file's card: PrivateTest for the
+  FER2013 models, FER+ Test for `ferplus`) against the milliseconds per face measured here; fer's PrivateTest
+  accuracy is --fer-accuracy (benchmarks/accuracy_fer2013.py measured 0.6587).
+- Threads of the runtime, detectors per 640x480 frame, and frames/s of `Predictor.stream` on a generated video.
 """
 
 from __future__ import annotations
@@ -23,17 +29,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from timing import timed  # benchmarks/timing.py
+from vitfer.runtime.backends import OnnxBackend, create_backend
 from vitfer.runtime.detectors import create_detector
-from vitfer.runtime.backends import OnnxBackend
-from vitfer.models.backend import TorchBackend
-from vitfer.shipped import EXAMPLE_IMAGE
-from vitfer.models.export import export_onnx
 from vitfer.runtime.predictor import Predictor
-from vitfer.models.checkpoint import load_model
-from vitfer.shipped import resolve_model
+from vitfer.shipped import EXAMPLE_IMAGE, SHIPPED_ONNX
 
 
 def table(rows: list[dict]) -> str:
@@ -42,36 +43,44 @@ def table(rows: list[dict]) -> str:
                             + " |" for r in rows)
 
 
-def backend_rows(model: Path, work: Path) -> list[dict]:
-    size = load_model(model).preprocess.img_size
-    batch = torch.randint(0, 256, (64, 1, 48, 48), dtype=torch.uint8)
-    single = batch[:1]
-    onnx32 = export_onnx(model, work / "model.onnx")
-    onnx8 = export_onnx(model, work / "model.onnx", quantize=True)
-    # ONNX Runtime as vitfer runs it by default: one thread for a few faces, every core for a batch
-    backends = [("PyTorch fp32", TorchBackend(load_model(model))), ("ONNX Runtime fp32", OnnxBackend(onnx32)),
-                ("ONNX Runtime int8", OnnxBackend(onnx8))]
-    rows = []
-    for name, backend in backends:
-        many = timed(lambda b=backend: b.probabilities(batch), 10)
-        one = timed(lambda b=backend: b.probabilities(single), 50)
-        rows.append({"model": model.stem, "backend": name, "input": f"{size}px",
-                     "faces/s (batch 64)": 64 / statistics.median(many),
-                     "latency 1 face (ms, median)": 1000 * statistics.median(one),
-                     "p95 (ms)": 1000 * float(np.percentile(one, 95))})
-    return rows
+def model_file(name: str) -> Path:
+    return SHIPPED_ONNX[name] if name in SHIPPED_ONNX else Path(name)
 
 
-def thread_rows(model: Path, work: Path) -> list[dict]:
-    """The default backend (ONNX Runtime int8) with 1 and 2 threads and with its default, at batch 1 and 64."""
-    onnx8 = export_onnx(model, work / "threads.onnx", quantize=True)
-    batch = torch.randint(0, 256, (64, 1, 48, 48), dtype=torch.uint8)
+def test_accuracy(backend) -> tuple[str, float | None]:
+    """The held-out test accuracy in a model file's card, and which split it is."""
+    for key, value in backend.meta.card.items():
+        if key.endswith("accuracy") and "Test" in key and "Public" not in key and "Valid" not in key:
+            return key.removesuffix(" accuracy"), float(value)
+    return "", None
+
+
+def classifier_rows(name: str, crop: np.ndarray) -> list[dict]:
+    """One face through the public API and the runtime call alone (one thread); 64 faces in one call."""
+    predictor = Predictor(model_file(name), detector="none", threads=1)
+    face = predictor.preprocess.decode([crop])
+    many = np.repeat(face, 64, axis=0)
+    bulk = create_backend(model_file(name))  # default threads: one for a few faces, every core for a batch
+    api = timed(lambda: predictor.predict(crop), 500)
+    runtime = timed(lambda: predictor.backend.probabilities(face), 500)
+    batch = timed(lambda: bulk.probabilities(many), 20)
+    split, accuracy = test_accuracy(predictor.backend)
+    return [{"model": name, "input": f"{predictor.preprocess.img_size}px",
+             "test accuracy (card)": "-" if accuracy is None else f"{accuracy:.4f} ({split})",
+             "public API, 1 face (ms)": 1000 * statistics.median(api),
+             "runtime call, 1 face (ms)": 1000 * statistics.median(runtime),
+             "faces/s (batch 64)": 64 / statistics.median(batch)}]
+
+
+def thread_rows(name: str) -> list[dict]:
+    """The runtime with 1 and 2 threads and with its default, at batch 1 and 64."""
+    batch = np.random.default_rng(0).integers(0, 256, (64, 1, 48, 48), dtype=np.uint8)
     rows = []
     for threads in (1, 2, None):
-        backend = OnnxBackend(onnx8, threads)
+        backend = OnnxBackend(model_file(name), threads)
         one = timed(lambda b=backend: b.probabilities(batch[:1]), 300)
         many = timed(lambda b=backend: b.probabilities(batch), 10)
-        rows.append({"model": model.stem, "threads": threads or "default (1 up to 4 faces, else all cores)",
+        rows.append({"model": name, "threads": threads or "default (1 up to 4 faces, else all cores)",
                      "latency 1 face (ms, median)": 1000 * statistics.median(one),
                      "faces/s (batch 64)": 64 / statistics.median(many)})
     return rows
@@ -79,10 +88,8 @@ def thread_rows(model: Path, work: Path) -> list[dict]:
 
 def detector_rows(weights: Path) -> list[dict]:
     frame = cv2.resize(cv2.imread(str(EXAMPLE_IMAGE)), (640, 480))
-    choices = [("yunet", None), ("haar", None),
-               ("ssd", weights / "opencv_face_detector_uint8.pb")]
     rows = []
-    for name, path in choices:
+    for name, path in (("yunet", None), ("haar", None), ("ssd", weights / "opencv_face_detector_uint8.pb")):
         if path is not None and not path.is_file():
             rows.append({"detector": name, "ms / 640x480 frame": float("nan"), "faces found": f"missing {path}"})
             continue
@@ -107,20 +114,17 @@ def make_video(path: Path, frames: int = 90) -> Path:
     return path
 
 
-def pipeline_rows(model: Path, weights: Path, video: Path, backend: str) -> list[dict]:
+def pipeline_rows(name: str, video: Path) -> list[dict]:
     rows = []
-    for detector, path in (("yunet", None), ("haar", None)):  # YuNet ships with vitfer
-        if path is not None and not path.is_file():
-            continue
-        predictor = Predictor(model, detector=detector, detector_model=path, backend=backend)
+    for detector in ("yunet", "haar"):
+        predictor = Predictor(model_file(name), detector=detector)
         start = time.perf_counter()
         frames = faces = 0
         for result in predictor.stream(str(video)):
             frames += 1
             faces += len(result.faces)
-        default = (detector, backend) == ("yunet", "auto")
-        name = f"{detector} + {backend}" + (" (the default: no flags)" if default else "")
-        rows.append({"pipeline": name, "frames": frames, "faces": faces,
+        label = f"{detector} + {name}" + (" (the default: no flags)" if (detector, name) == ("yunet", "default") else "")
+        rows.append({"pipeline": label, "frames": frames, "faces": faces,
                      "FPS": frames / (time.perf_counter() - start)})
     return rows
 
@@ -134,51 +138,81 @@ def fer_figures(fer_python: str, video: Path, threads: int, work: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def with_fer(rows: list[dict], fer: dict | None, classifier: bool) -> list[dict]:
-    """Add fer's row and each row's ratio to fer (higher is better for vitfer in every ratio)."""
+def with_fer_classifier(rows: list[dict], fer: dict | None) -> list[dict]:
+    """fer's row, and each row's cost beside fer's (below 1: cheaper than fer; faces/s: above 1 is better)."""
     if fer is None:
         return rows
-    if classifier:
-        rows = rows + [{"model": "fer 25.10.3", "backend": "TFLite mini-Xception", "input": "64px",
-                        "faces/s (batch 64)": fer["faces_per_second"], "latency 1 face (ms, median)": fer["latency_ms"],
-                        "p95 (ms)": fer["p95_ms"]}]
-        for row in rows:
-            row["throughput / fer"] = row["faces/s (batch 64)"] / fer["faces_per_second"]
-            row["fer latency / this"] = fer["latency_ms"] / row["latency 1 face (ms, median)"]
-        return rows
-    rows = rows + [{"pipeline": "fer 25.10.3 (Haar + TFLite)", "frames": fer["video_frames"],
-                    "faces": fer["video_faces"], "FPS": fer["video_fps"]}]
+    rows = rows + [{"model": "fer 25.10.3 (classifier call)", "input": "64px", "test accuracy (card)": "-",
+                    "public API, 1 face (ms)": fer["latency_ms"], "runtime call, 1 face (ms)": fer["latency_ms"],
+                    "faces/s (batch 64)": fer["faces_per_second"]}]
     for row in rows:
-        row["FPS / fer"] = row["FPS"] / fer["video_fps"]
+        row["API ms / fer's"] = row["public API, 1 face (ms)"] / fer["latency_ms"]
+        row["faces/s / fer's"] = row["faces/s (batch 64)"] / fer["faces_per_second"]
     return rows
+
+
+def plot_frontier(rows: list[dict], fer: dict | None, fer_accuracy: float, out: Path) -> None:
+    """Held-out test accuracy against milliseconds per face (public API, one thread), one point per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for row in rows:
+        card = row["test accuracy (card)"]
+        if card == "-":
+            continue
+        accuracy, split = float(card.split()[0]), card.split("(", 1)[1].rstrip(")")
+        ax.scatter(row["public API, 1 face (ms)"], 100 * accuracy, s=40)
+        ax.annotate(f"{row['model']} ({split})", (row["public API, 1 face (ms)"], 100 * accuracy),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if fer is not None:
+        ax.scatter(fer["latency_ms"], 100 * fer_accuracy, s=40, marker="s", color="black")
+        ax.annotate("fer 25.10.3 (FER2013 PrivateTest)", (fer["latency_ms"], 100 * fer_accuracy),
+                    textcoords="offset points", xytext=(6, -12), fontsize=8)
+    slowest = max([r["public API, 1 face (ms)"] for r in rows] + [fer["latency_ms"] if fer else 0])
+    ax.set_xlim(0, 1.45 * slowest)  # room for the labels
+    ax.set(xlabel="milliseconds per face (one face, one thread; this run)", ylabel="test accuracy (%)",
+           title="Accuracy against cost per face")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", nargs="+", default=["default"], help="models to time; the first one also for "
-                        "threads and the whole pipeline")
+    parser.add_argument("--model", nargs="+", default=["default", "fast", "ferplus"],
+                        help="shipped names or .onnx files; the first one also for threads and the pipeline")
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "weights")
-    parser.add_argument("--threads", type=int, default=2, help="threads of PyTorch and OpenCV (ONNX Runtime runs with "
-                        "vitfer's default; its own table times 1 and 2 threads)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of OpenCV and of fer's TensorFlow")
     parser.add_argument("--fer-python", help="python of an environment with fer==25.10.3, to measure it beside")
+    parser.add_argument("--fer-accuracy", type=float, default=0.6587,
+                        help="fer's PrivateTest accuracy for the picture (benchmarks/accuracy_fer2013.py)")
+    parser.add_argument("--plot", type=Path, help="write the accuracy-per-millisecond picture here (PNG)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    models = [resolve_model(name) for name in args.model]
-    model = models[0]
+    crop = cv2.resize(cv2.imread(str(EXAMPLE_IMAGE)), (48, 48))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         video = make_video(work / "pan.avi")
         fer = fer_figures(args.fer_python, video, args.threads, work) if args.fer_python else None
-        print(f"models {', '.join(m.name for m in models)}, {args.threads} threads, torch {torch.__version__}\n")
-        rows = [row for each in models for row in backend_rows(each, work)]
-        print("## Classifier\n\n" + table(with_fer(rows, fer, True)) + "\n")
-        rows = [row for each in models for row in thread_rows(each, work)]
-        print("## Threads of the default backend (ONNX Runtime int8)\n\n" + table(rows) + "\n")
+        print(f"models {', '.join(args.model)}; ONNX Runtime; OpenCV and fer with {args.threads} threads\n")
+        rows = with_fer_classifier([row for name in args.model for row in classifier_rows(name, crop)], fer)
+        print("## Classifier, one pre-cropped face and 64 at once\n\n" + table(rows) + "\n")
+        if args.plot:
+            plot_frontier(rows, fer, args.fer_accuracy, args.plot)
+            print(f"![accuracy against cost per face]({args.plot.name})\n")
+        print("## Threads of the runtime\n\n" + table([r for n in args.model for r in thread_rows(n)]) + "\n")
         print("## Face detectors\n\n" + table(detector_rows(args.weights)) + "\n")
-        rows = [row for backend in ("auto", "torch", "onnx")
-                for row in pipeline_rows(model, args.weights, video, backend)]
-        print("## Whole pipeline on a 640x480 video (90 frames)\n\n" + table(with_fer(rows, fer, False)))
+        rows = pipeline_rows(args.model[0], video)
+        if fer is not None:
+            rows.append({"pipeline": "fer 25.10.3 (Haar + TFLite)", "frames": fer["video_frames"],
+                         "faces": fer["video_faces"], "FPS": fer["video_fps"]})
+            for row in rows:
+                row["FPS / fer"] = row["FPS"] / fer["video_fps"]
+        print("## Whole pipeline on a 640x480 video (90 frames)\n\n" + table(rows))
 
 
 if __name__ == "__main__":
