@@ -142,6 +142,13 @@ def test_eight_class_model_on_seven_class_data_reports_both_figures(tmp_path, fe
     assert "model outputs for classes this data lacks: contempt" in report and "renormalised" in report
     with pytest.raises(Exception, match="unknown outputs 'some'"):
         evaluate(eight, fer_folder, "test", out_dir=tmp_path / "bad", outputs="some")
+    run = tmp_path / "run8"
+    run.mkdir()
+    (run / "model.pt").write_bytes(eight.read_bytes())
+    evaluate(run, fer_folder, "test")
+    row = compare_runs([run], tmp_path / "cmp", split="test").iloc[0]  # the table names the masked output
+    assert row["outputs the data lacks"] == "contempt" and row["outputs counted"] == "all"
+    assert row["accuracy (data outputs)"] == pytest.approx(masked["plain"]["accuracy"])
     seven = save_tiny(tmp_path, EMOTIONS_7, "seven.pt")
     cross = evaluate(seven, ck_folder, "all", out_dir=tmp_path / "ck")
     assert cross["labels_dropped_from_data"] == {"contempt": 10}

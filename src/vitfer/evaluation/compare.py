@@ -90,6 +90,11 @@ def run_row(run: str | Path, split: str = "val") -> dict:
         for key, value in evaluation.items():
             if key.startswith("tta_"):
                 row[f"accuracy {key}"] = value["accuracy"]
+        if evaluation.get("masked_outputs"):  # the model knows classes the data lacks: say which figure this is
+            other = evaluation["other_outputs"]
+            row["outputs counted"] = evaluation["outputs"]
+            row["outputs the data lacks"] = ", ".join(evaluation["masked_outputs"])
+            row[f"accuracy ({other['outputs']} outputs)"] = other["accuracy"]
     metrics_csv = folder / "metrics.csv"
     if metrics_csv.is_file():
         table = pd.read_csv(metrics_csv)
