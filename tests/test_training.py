@@ -403,6 +403,16 @@ def test_offline_teacher_targets_mix_into_the_training_faces_only(tmp_path, fer_
     run = train(tiny_config(tmp_path, fer_folder, name="student", data={"teacher_targets": str(out)},
                             train={"epochs": 1}), progress=False)
     assert (run / "model.pt").is_file()
+    from typer.testing import CliRunner
+
+    from vitfer.cli import app
+
+    result = CliRunner().invoke(app, ["teacher-targets", str(run), "--data", str(fer_folder),
+                                      "--out", str(tmp_path / "cli.npz")])
+    assert result.exit_code == 0 and np.load(tmp_path / "cli.npz")["probabilities"].shape == (42, 7)
+    result = CliRunner().invoke(app, ["teacher-targets", str(run), "--data", str(fer_folder),
+                                      "--out", str(tmp_path / "cli.npz")])
+    assert result.exit_code != 0 and "cli.npz exists" in result.output and len(result.output.splitlines()) == 1
 
 
 def test_focal_alpha_warm_up_start_and_offline_copies(tmp_path, fer_folder):

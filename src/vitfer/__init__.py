@@ -21,7 +21,8 @@ from vitfer.version import __version__
 _EXPORTS = {
     "Predictor": "vitfer.runtime.predictor",
     **{verb: "vitfer.api" for verb in ("predict", "serve", "models", "train", "evaluate", "calibrate", "export",
-                                       "explain", "compare", "benchmark", "data_stats", "data_merge", "data_cache")},
+                                       "explain", "compare", "benchmark", "data_stats", "data_merge", "data_cache",
+                                       "teacher_targets")},
     "build_model": "vitfer.models.factory",
     "load_model": "vitfer.models.checkpoint",
     "load_config": "vitfer.config",

@@ -161,6 +161,15 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str = "val", tta: 
                            groups=groups, detector=detector)
 
 
+def teacher_targets(teachers: list[str | Path], data: str | Path, out: str | Path, num_classes: int = 7) -> Path:
+    """The teachers' mean probabilities (each on the face and its mirror) for every training face of ``data``,
+    written to ``out`` (.npz, never over a file) for a student's ``data.teacher_targets``."""
+    from vitfer.labels import label_set
+
+    engine = research("vitfer.training.distill", "teacher-targets")
+    return engine.write_teacher_targets([str(t) for t in teachers], data, out, classes=label_set(num_classes))
+
+
 def calibrate(checkpoint: str | Path, data: str | Path, out: str | Path, split: str = "val",
               detector: str | None = None) -> dict:
     """Fit a temperature on ``split`` of ``data`` and write the calibrated model to ``out`` (never over its

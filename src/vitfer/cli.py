@@ -372,6 +372,22 @@ def evaluate_cmd(
     typer.echo(f"report: {Path(results['out_dir']) / 'report.md'}")
 
 
+@app.command("teacher-targets")
+def teacher_targets_cmd(
+    teachers: Annotated[list[str], typer.Argument(help="trained models (run folders, model files, shipped names)")],
+    data: Annotated[str, typer.Option(help="the data set whose training faces the students will learn")],
+    out: Annotated[Path, typer.Option(help=".npz file to write (never over an existing one)")],
+    num_classes: Annotated[int, typer.Option(help="the students' classes: 7, or 8 with contempt")] = 7,
+) -> None:
+    """Store the teachers' mean probabilities for every training face, for a student's data.teacher_targets."""
+    with checked():
+        checks.existing(data, "--data")
+        for teacher in teachers:
+            checks.model_reference(teacher, "teacher")
+    written = run_guarded(api.teacher_targets, teachers, data, out, num_classes=num_classes)
+    typer.echo(f"wrote {written}; train with --set data.teacher_targets={written}")
+
+
 @app.command("calibrate")
 def calibrate_cmd(
     checkpoint: Annotated[str, typer.Argument(help="run folder (uses its model.pt), checkpoint file, or a shipped model")],
