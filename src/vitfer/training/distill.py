@@ -16,7 +16,7 @@ from vitfer.errors import ModelError
 from vitfer.files import atomic_write
 from vitfer.labels import EMOTIONS_7
 from vitfer.preprocess import Preprocess
-from vitfer.models.inputs import finish, unfinish
+from vitfer.models.inputs import finish, in_batches, unfinish
 
 
 @dataclass
@@ -101,8 +101,7 @@ def write_teacher_targets(teachers: list[str], data: str | Path, out: str | Path
         columns = [list(backend.labels).index(c) for c in classes]
         mean = 0
         for view in (images, np.ascontiguousarray(images[..., ::-1])):
-            probs = np.concatenate([backend.probabilities(view[i:i + batch_size])
-                                    for i in range(0, len(view), batch_size)])[:, columns]
+            probs = in_batches(backend.probabilities, view, batch_size)[:, columns]
             mean = mean + probs / probs.sum(axis=1, keepdims=True) / 2
         total = mean if total is None else total + mean
     items = np.array([str(item) for item in next(iter(faces.values())).items])
