@@ -47,7 +47,7 @@ def probe(weights: Path, lr: float, train: tuple, val: tuple, epochs: int = 2) -
     with torch.no_grad():
         predicted = torch.cat([model(xv[i:i + 250]).argmax(1) for i in range(0, len(xv), 250)])
     return {"lr": lr, "PublicTest acc": float((predicted == yv).float().mean()),
-            "classes predicted": len(set(predicted.tolist())), "last loss": float(loss)}
+            "classes predicted": len(set(predicted.tolist())), "last loss": loss.item()}
 
 
 def main() -> None:
