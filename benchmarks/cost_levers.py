@@ -23,11 +23,13 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from inference import fer_figures, make_video  # benchmarks/inference.py
+from inference import fer_figures, make_video, table  # benchmarks/inference.py
 from timing import publish, timed  # benchmarks/timing.py
-from vitfer.models.checkpoint import describe, load_model, save_model
+from vitfer.models.checkpoint import count_parameters, describe, load_model, save_model
 from vitfer.models.export import export_onnx
 from vitfer.models.factory import build_model
+from vitfer.models.inputs import in_batches
+from vitfer.preprocess import Preprocess
 from vitfer.shipped import SHIPPED_ONNX
 
 #: (name, hybrid ViT settings) of the architectures timed in table 2; the first is the shipped fast's
@@ -39,14 +41,6 @@ ARCHITECTURES = [
     ("stem to stage 4, 2 blocks, dim 128 (2 heads)", {"stem_blocks": 4, "depth": 2, "embed_dim": 128, "num_heads": 2}),
     ("stem to stage 4, 3 blocks, dim 160 (2 heads)", {"stem_blocks": 4, "depth": 3, "embed_dim": 160, "num_heads": 2}),
 ]
-
-
-def table(rows: list[dict]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in rows:
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def session(path: Path) -> ort.InferenceSession:
@@ -71,8 +65,7 @@ def faces(data: Path, pattern: str, count: int, seed: int = 0) -> tuple[list[Pat
     return files, [f.parent.name for f in files]
 
 
-def decoded(model: Path, files: list[Path]) -> np.ndarray:
-    preprocess = load_model(model).preprocess
+def decoded(preprocess: Preprocess, files: list[Path]) -> np.ndarray:
     return preprocess.decode([cv2.imread(str(f)) for f in files])
 
 
@@ -97,18 +90,17 @@ def static_int8(fp32: Path, out: Path, calibration: np.ndarray, ops: list[str]) 
 
 def labels_of(path: Path, faces_: np.ndarray) -> np.ndarray:
     s = session(path)
-    return np.concatenate([s.run(None, {s.get_inputs()[0].name: faces_[i:i + 256]})[0].argmax(1)
-                           for i in range(0, len(faces_), 256)])
+    return in_batches(lambda batch: s.run(None, {s.get_inputs()[0].name: batch})[0].argmax(1), faces_)
 
 
 def graph_rows(name: str, data: Path, work: Path, repeats: int, count: int) -> list[dict]:
     shipped = SHIPPED_ONNX[name]
     model_file = shipped.with_suffix(".pt")
-    labels = load_model(model_file).labels
+    loaded = load_model(model_file)
     train_files, _ = faces(data, "train/*/*.jpg", 200)
     val_files, val_classes = faces(data, "test/*/PublicTest_*.jpg", count)
-    calibration, val = decoded(model_file, train_files), decoded(model_file, val_files)
-    truth = np.array([labels.index(c) for c in val_classes])
+    calibration, val = decoded(loaded.preprocess, train_files), decoded(loaded.preprocess, val_files)
+    truth = np.array([loaded.labels.index(c) for c in val_classes])
     fp32 = export_onnx(model_file, work / f"{name}.onnx")
     variants = {"fp32 (no quantisation)": fp32, "shipped: dynamic int8 matrix products": shipped,
                 "static int8 convolutions": static_int8(fp32, work / f"{name}.conv.onnx", calibration, ["Conv"]),
@@ -138,7 +130,7 @@ def architecture_rows(work: Path, repeats: int) -> list[dict]:
         path = save_model(work / f"arch{len(rows)}.pt", model, describe(model, shipped.preprocess, shipped.labels))
         onnx_file = export_onnx(path, work / f"arch{len(rows)}.onnx", quantize=True)
         rows.append({"architecture (48 px, untrained)": label,
-                     "params (M)": sum(p.numel() for p in model.parameters() if p is not None) / 1e6,
+                     "params (M)": count_parameters(model) / 1e6,
                      "ms / face (1 thread)": ms_per_face(onnx_file, face, repeats)})
     for row in rows:
         row["time / shipped fast"] = row["ms / face (1 thread)"] / rows[0]["ms / face (1 thread)"]
@@ -170,8 +162,8 @@ def main() -> None:
         architectures = architecture_rows(work, args.repeats)
     command = "python benchmarks/cost_levers.py --data DATA" + (" --fer-python FER_PYTHON" if fer_ms else "")
     text = (f"`{command}`; fer's classifier call: {fer_ms:.3f} ms\n\n" if fer_ms else f"`{command}`\n\n")
-    text += "### The graph of a shipped model\n\n" + table(with_fer(graphs, fer_ms))
-    text += "\n### The architecture\n\n" + table(with_fer(architectures, fer_ms))
+    text += "### The graph of a shipped model\n\n" + table(with_fer(graphs, fer_ms)) + "\n"
+    text += "\n### The architecture\n\n" + table(with_fer(architectures, fer_ms)) + "\n"
     publish(text, args.out)
 
 
