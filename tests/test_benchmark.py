@@ -85,3 +85,17 @@ def test_learning_curves_count_training_minutes_across_a_resume(tmp_path: Path) 
     curve = learning_curve(tmp_path)
     assert curve["minutes"].tolist() == [1.0, 3.0, 4.0] and curve["val_acc"].tolist() == [0.30, 0.40, 0.45]
     assert still_climbing(curve) and not still_climbing(curve.iloc[[0, 2, 1]].reset_index(drop=True))
+
+
+def test_table_counts_training_minutes_from_the_epochs_clocks(tmp_path: Path) -> None:
+    from vitfer.evaluation.benchmark import results_table
+
+    base = {"recipe": "r", "model": "cnn3", "input": "48px", "params (M)": 0.3, "GFLOPs": 0.1, "epochs": 3,
+            "train img/s": 100.0, "infer faces/s": 500.0,
+            "val": {"accuracy": 0.5, "macro_f1": 0.4, "per_class_f1": {"happy": 0.8}}}
+    # resumed after two epochs: this invocation's timer saw 1.5 minutes, the three epochs took 4.0
+    resumed = {**base, "train minutes": 1.5, "curve": {"minutes": [1.0, 3.0, 4.0], "val_acc": [0.3, 0.4, 0.5]}}
+    no_curve = {**base, "recipe": "s", "train minutes": 2.5}
+    table = results_table([resumed, no_curve])
+    assert table["train minutes"].tolist() == [4.0, 2.5]
+    assert table["still climbing"].tolist()[0] == "yes" and pd.isna(table["still climbing"].tolist()[1])

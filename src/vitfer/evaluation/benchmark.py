@@ -163,7 +163,9 @@ def run_recipe(recipe: Path, config: Config, budget: Budget, run_dir: Path, size
     last = run_dir / "checkpoints" / "last.ckpt"
     start = time.perf_counter()
     train(config, resume=last if last.is_file() else None, progress=False)
-    train_minutes = (time.perf_counter() - start) / 60.0
+    curve = learning_curve(run_dir)
+    # a resumed recipe's timer saw only the part after the resume; its epochs' clocks saw all of it
+    train_minutes = training_minutes(curve, fallback=(time.perf_counter() - start) / 60.0)
     val = evaluate(run_dir, config.data.path, split="val", out_dir=run_dir / "eval-val", exist_ok=True)["plain"]
     loaded = load_model(run_dir / "model.pt")
     size, channels = loaded.preprocess.img_size, loaded.preprocess.in_channels
@@ -177,7 +179,7 @@ def run_recipe(recipe: Path, config: Config, budget: Budget, run_dir: Path, size
             "infer faces/s": faces_per_second(loaded.model, channels, size),
             "val": {"accuracy": val["accuracy"], "macro_f1": val["macro"]["f1"],
                     "per_class_f1": {name: row["f1"] for name, row in val["per_class"].items()}},
-            "curve": learning_curve(run_dir).to_dict(orient="list")}
+            "curve": curve.to_dict(orient="list")}
 
 
 def benchmark(recipes: list[str | Path], data: str | Path, out: str | Path, budget: Budget,
@@ -247,6 +249,11 @@ def learning_curve(run_dir: Path) -> pd.DataFrame:
                          "val_acc": both["val_acc"].to_numpy()})
 
 
+def training_minutes(curve: pd.DataFrame, fallback: float) -> float:
+    """Minutes of training a learning curve records (every epoch's wall clock, across resumes), else ``fallback``."""
+    return float(curve["minutes"].iloc[-1]) if len(curve) else fallback
+
+
 def still_climbing(curve: pd.DataFrame) -> bool:
     """Whether the last epoch gave the best validation accuracy so far (so more budget would likely help)."""
     return len(curve) >= 2 and curve["val_acc"].iloc[-1] >= curve["val_acc"].iloc[:-1].max()
@@ -256,14 +263,15 @@ def results_table(results: list[dict]) -> pd.DataFrame:
     """One row per recipe: validation scores, per-class F1, cost, speed; the final test column last."""
     rows = []
     for r in results:
+        curve = pd.DataFrame(r.get("curve", {"minutes": [], "val_acc": []}))
         row = {k: r[k] for k in ("recipe", "model", "input", "params (M)", "GFLOPs", "epochs", "train minutes",
                                  "train img/s", "infer faces/s")}
+        row["train minutes"] = training_minutes(curve, fallback=r["train minutes"])
         row["val acc"] = r["val"]["accuracy"]
         row["val macro-F1"] = r["val"]["macro_f1"]
         for name in EMOTIONS_8:
             if name in r["val"]["per_class_f1"]:
                 row[f"F1 {name}"] = r["val"]["per_class_f1"][name]
-        curve = pd.DataFrame(r.get("curve", {"minutes": [], "val_acc": []}))
         row["still climbing"] = ("yes" if still_climbing(curve) else "no") if len(curve) >= 2 else None
         if "test" in r:
             row[TEST_COLUMN] = r["test"]["accuracy"]
