@@ -87,7 +87,7 @@ def test_learning_curves_count_training_minutes_across_a_resume(tmp_path: Path) 
     assert still_climbing(curve) and not still_climbing(curve.iloc[[0, 2, 1]].reset_index(drop=True))
 
 
-def test_table_counts_training_minutes_from_the_epochs_clocks(tmp_path: Path) -> None:
+def test_table_counts_training_minutes_from_the_epochs_clocks() -> None:
     from vitfer.evaluation.benchmark import results_table
 
     base = {"recipe": "r", "model": "cnn3", "input": "48px", "params (M)": 0.3, "GFLOPs": 0.1, "epochs": 3,
