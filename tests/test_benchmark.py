@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from vitfer.cli import app
 from vitfer.errors import ConfigError
 from vitfer.evaluation.benchmark import TEST_COLUMN, Budget, benchmark
+from vitfer.evaluation.compare import find_evaluation
 
 TINY = {"data": {"num_classes": 7, "cache_dir": None}, "augment": {"hflip": 0.5},
         "train": {"epochs": 30, "batch_size": 8, "lr": 0.001, "threads": 1}}
@@ -34,7 +35,9 @@ def test_two_recipes_make_one_table_and_resume(fer_folder: Path, tmp_path: Path)
                                       "--budget-epochs", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "benchmark.csv")
-    assert table["recipe"].tolist() == ["small_cnn", "hybrid"]
+    assert sorted(table["recipe"]) == ["hybrid", "small_cnn"]
+    assert table["val acc"].is_monotonic_decreasing  # ranked by the validation split
+    table = table.set_index("recipe", drop=False).loc[["small_cnn", "hybrid"]].reset_index(drop=True)
     assert table["model"].tolist() == ["cnn3", "hybrid_vit_tiny"]
     assert table["epochs"].tolist() == [1, 1]  # the budget, not the recipes' own 30
     for column in ("val acc", "val macro-F1", "F1 angry", "F1 neutral", "params (M)", "GFLOPs", "train img/s",
@@ -45,13 +48,16 @@ def test_two_recipes_make_one_table_and_resume(fer_folder: Path, tmp_path: Path)
     assert "| small_cnn | cnn3 |" in (out / "benchmark.md").read_text()
     assert len(pd.read_csv(out / "hybrid" / "metrics.csv").dropna(subset=["epoch_seconds"])) == 1
     assert (out / "curves.png").stat().st_size > 0 and table["still climbing"].isna().all()  # one epoch: no trend
+    # the runs' evaluations are where `vitfer compare` looks for them
+    assert find_evaluation(out / "hybrid", "val") is not None and find_evaluation(out / "hybrid", "test") is not None
 
     # run again: both recipes are finished, so nothing trains and the stored figures come back unchanged
     stored = json.loads((out / "small_cnn" / "result.json").read_text())
     model_time = (out / "small_cnn" / "model.pt").stat().st_mtime
     again = benchmark(recipes, fer_folder, out, Budget(epochs=1))
     assert (out / "small_cnn" / "model.pt").stat().st_mtime == model_time
-    assert again["val acc"][0] == pytest.approx(stored["val"]["accuracy"])
+    again = again.set_index("recipe")
+    assert again.loc["small_cnn", "val acc"] == pytest.approx(stored["val"]["accuracy"])
 
 
 @pytest.mark.slow
@@ -95,7 +101,8 @@ def test_table_counts_training_minutes_from_the_epochs_clocks() -> None:
             "val": {"accuracy": 0.5, "macro_f1": 0.4, "per_class_f1": {"happy": 0.8}}}
     # resumed after two epochs: this invocation's timer saw 1.5 minutes, the three epochs took 4.0
     resumed = {**base, "train minutes": 1.5, "curve": {"minutes": [1.0, 3.0, 4.0], "val_acc": [0.3, 0.4, 0.5]}}
-    no_curve = {**base, "recipe": "s", "train minutes": 2.5}
-    table = results_table([resumed, no_curve])
+    no_curve = {**base, "recipe": "s", "train minutes": 2.5, "val": {**base["val"], "accuracy": 0.4}}
+    table = results_table([no_curve, resumed])
+    assert table["recipe"].tolist() == ["r", "s"]  # ranked by validation accuracy, whatever the order given
     assert table["train minutes"].tolist() == [4.0, 2.5]
     assert table["still climbing"].tolist()[0] == "yes" and pd.isna(table["still climbing"].tolist()[1])

@@ -166,7 +166,8 @@ def run_recipe(recipe: Path, config: Config, budget: Budget, run_dir: Path, size
     curve = learning_curve(run_dir)
     # a resumed recipe's timer saw only the part after the resume; its epochs' clocks saw all of it
     train_minutes = training_minutes(curve, fallback=(time.perf_counter() - start) / 60.0)
-    val = evaluate(run_dir, config.data.path, split="val", out_dir=run_dir / "eval-val", exist_ok=True)["plain"]
+    # evaluate's own report folder (<run>/eval-<data>-val), so `vitfer compare` finds it
+    val = evaluate(run_dir, config.data.path, split="val", exist_ok=True)["plain"]
     loaded = load_model(run_dir / "model.pt")
     size, channels = loaded.preprocess.img_size, loaded.preprocess.in_channels
     metrics = pd.read_csv(run_dir / "metrics.csv")
@@ -229,7 +230,7 @@ def final_test_result(run_dir: Path, result: dict, data: str | Path) -> dict:
         return result
     from vitfer.evaluation.evaluate import evaluate
 
-    test = evaluate(run_dir, data, split="test", out_dir=run_dir / "eval-test", exist_ok=True)["plain"]
+    test = evaluate(run_dir, data, split="test", exist_ok=True)["plain"]
     result = {**result, "test": {"accuracy": test["accuracy"], "macro_f1": test["macro"]["f1"]}}
     write_text(run_dir / RESULT, json.dumps(result, indent=2))
     return result
@@ -260,7 +261,8 @@ def still_climbing(curve: pd.DataFrame) -> bool:
 
 
 def results_table(results: list[dict]) -> pd.DataFrame:
-    """One row per recipe: validation scores, per-class F1, cost, speed; the final test column last."""
+    """One row per recipe, best validation accuracy first: validation scores, per-class F1, cost, speed; the
+    final test column last."""
     rows = []
     for r in results:
         curve = pd.DataFrame(r.get("curve", {"minutes": [], "val_acc": []}))
@@ -276,7 +278,7 @@ def results_table(results: list[dict]) -> pd.DataFrame:
         if "test" in r:
             row[TEST_COLUMN] = r["test"]["accuracy"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values("val acc", ascending=False, kind="stable", ignore_index=True)
 
 
 def write_outputs(table: pd.DataFrame, out: Path, budget: Budget, data: str) -> None:

@@ -80,10 +80,11 @@ def plot_comparison_bars(names: list[str], values: dict[str, list[float]], out: 
 def plot_learning_curves(curves: dict[str, tuple[list[float], list[float]]], out: str | Path,
                          xlabel: str = "training minutes (this machine)", ylabel: str = "validation accuracy") -> Path:
     """One line per run: ``name -> (x, y)``, e.g. validation accuracy after each epoch against training minutes."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     for name, (x, y) in curves.items():
         ax.plot(x, y, marker="o", markersize=3, label=name)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # beside the axes: inside, the legend hides whichever curve ends in its corner
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out)
